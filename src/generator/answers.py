@@ -1,0 +1,267 @@
+"""The user's answers: what `copier.yml` asks and `betagen estimate` takes as flags.
+
+Field names here are the keys of `copier.yml` and of answers files. Every invalid value becomes one
+`AnswerError` naming the field and the values it allows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import annotated_types as at
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from generator.catalog import load_catalog
+from generator.errors import AnswerError
+from generator.rules import load_rules
+
+WORKERS = ("video_processing", "content_trends", "data_processing", "alert_checker")
+CACHE_ENGINES = ("valkey", "redis")
+MAX_USERS = 100_000
+# Cron steps that divide an hour or a day evenly, so a schedule fires at the same minutes every day.
+SCHEDULE_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+NonNegative = Annotated[float, at.Ge(0)]
+Positive = Annotated[float, at.Gt(0)]
+
+
+class UsageProfile(BaseModel):
+    """Per-user assumptions. The defaults reproduce the reference's own figures for 50 users."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    storage_gb_per_user: NonNegative = Field(3.0, description="S3 GB stored per user (150 GB at 50 users)")
+    uploads_per_user_per_month: NonNegative = Field(20, description="videos uploaded per user per month")
+    egress_gb_per_user_per_month: NonNegative = Field(1.0, description="GB served from S3 per user per month")
+    s3_get_requests_per_user_per_month: NonNegative = Field(1000, description="S3 GETs per user per month")
+    db_mb_per_user: NonNegative = Field(10, description="database MB per user besides raw events")
+    events_per_user_per_day: NonNegative = Field(200, description="raw events recorded per user per day")
+    event_bytes: Annotated[int, at.Ge(1)] = Field(500, description="bytes per raw event row")
+    event_retention_days: Annotated[int, at.Ge(1)] = Field(90, description="days raw events are kept")
+    trends_requests_per_user_per_month: NonNegative = Field(100, description="trends model calls per user per month")
+    trends_input_tokens_per_request: NonNegative = Field(2000, description="trends input tokens per call")
+    trends_output_tokens_per_request: NonNegative = Field(1000, description="trends output tokens per call")
+    video_input_tokens_per_request: NonNegative = Field(
+        10000, description="multimodal input tokens per video (thumbnail + prompt)"
+    )
+    video_output_tokens_per_request: NonNegative = Field(5000, description="multimodal output tokens per video")
+    alerts_per_user_per_month: NonNegative = Field(
+        25, description="alerts raised per user per month (one reasoning call and one webhook each)"
+    )
+    alerts_input_tokens_per_request: NonNegative = Field(2000, description="reasoning input tokens per alert")
+    alerts_output_tokens_per_request: NonNegative = Field(
+        1000, description="reasoning output tokens per alert (reasoning tokens bill as output)"
+    )
+    trends_every_minutes: int = Field(360, description="content trends schedule, minutes")
+    data_processing_every_minutes: int = Field(60, description="data processing schedule, minutes")
+    alert_checker_every_minutes: int = Field(15, description="alert checker schedule, minutes")
+    maintenance_every_minutes: int = Field(5, description="cron Lambda (EventBridge) schedule, minutes")
+    job_base_seconds: NonNegative = Field(2.0, description="worker seconds per job besides AI calls")
+    ai_call_seconds: NonNegative = Field(4.0, description="worker seconds spent waiting per AI call")
+    nat_gb_per_user_per_month: NonNegative = Field(0.05, description="GB through NAT per user (AI, QStash)")
+    log_kb_per_invocation: NonNegative = Field(4, description="CloudWatch log KB per invocation")
+    vercel_deploying_seats: Annotated[int, at.Ge(1)] = Field(1, description="Vercel Pro deploying seats")
+    high_usage_factor: Annotated[float, at.Ge(1)] = Field(
+        2.0, description="the high estimate assumes this multiple of the profile's usage"
+    )
+
+    @field_validator(
+        "trends_every_minutes",
+        "data_processing_every_minutes",
+        "alert_checker_every_minutes",
+        "maintenance_every_minutes",
+    )
+    @classmethod
+    def _even_schedule(cls, minutes: int) -> int:
+        if minutes not in SCHEDULE_MINUTES:
+            raise ValueError(f"{minutes} is not a supported schedule (allowed minutes: {_join(SCHEDULE_MINUTES)})")
+        return minutes
+
+
+class Answers(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project_name: Annotated[str, at.MinLen(1), at.MaxLen(64)] = Field(
+        "my-beta", description="project name; its slug names AWS resources"
+    )
+    aws_region: str = Field("us-east-1", description="AWS region for the stack")
+    users: Annotated[int, at.Ge(1), at.Le(MAX_USERS)] = Field(50, description="expected active users")
+    aws_budget: Positive = Field(
+        300, description="monthly infrastructure budget, USD (AWS plus Vercel and Upstash, as the reference)"
+    )
+    ai_budget: NonNegative = Field(1000, description="monthly Azure AI budget, USD")
+    workers: tuple[str, ...] = Field(WORKERS, description="workers to generate")
+    trends_model: str = Field("DeepSeek-V3", description="Azure AI model for content trends")
+    video_model: str = Field("Phi-4-multimodal-instruct", description="Azure AI model for video tagging")
+    alerts_model: str = Field("DeepSeek-R1", description="Azure AI model for alert explanations")
+    alert_email: str = Field("alerts@example.com", description="e-mail for budget and alarm notifications")
+    hosting_profile: str = Field("aws-lambda", description="where the workers run")
+    cache_engine: Literal["valkey", "redis"] = Field("valkey", description="ElastiCache engine")
+    budget_alert_thresholds: tuple[int, ...] = Field(
+        (50, 80, 100), description="AWS Budgets alerts, percent of the AWS part of the budget"
+    )
+    usage: UsageProfile = Field(default_factory=UsageProfile, description="per-user usage assumptions")
+
+    @field_validator("project_name")
+    @classmethod
+    def _has_slug(cls, name: str) -> str:
+        if not slugify(name):
+            raise ValueError(f"{name!r} has no letter or digit to build a resource name from")
+        return name
+
+    @field_validator("aws_region")
+    @classmethod
+    def _supported_region(cls, region: str) -> str:
+        regions = load_catalog().regions
+        if region not in regions:
+            raise ValueError(f"{region!r} is not supported (allowed: {_join(regions)})")
+        return region
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _split_workers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _known_workers(cls, workers: tuple[str, ...]) -> tuple[str, ...]:
+        if not workers:
+            raise ValueError(f"choose at least one worker (allowed: {_join(WORKERS)})")
+        for worker in workers:
+            if worker not in WORKERS:
+                raise ValueError(f"{worker!r} is not a worker (allowed: {_join(WORKERS)})")
+        if len(set(workers)) != len(workers):
+            raise ValueError("a worker is listed twice")
+        # Canonical order, so the same set always renders the same bytes.
+        return tuple(w for w in WORKERS if w in workers)
+
+    @field_validator("alert_email")
+    @classmethod
+    def _email(cls, email: str) -> str:
+        if not _EMAIL.match(email):
+            raise ValueError(f"{email!r} is not an e-mail address (allowed: name@domain.tld)")
+        return email
+
+    @field_validator("hosting_profile")
+    @classmethod
+    def _profile(cls, profile: str) -> str:
+        profiles = load_rules().hosting_profiles
+        supported = [name for name, p in profiles.items() if p.supported]
+        if profile not in profiles:
+            raise ValueError(f"{profile!r} is not a hosting profile (allowed: {_join(supported)})")
+        if not profiles[profile].supported:
+            raise ValueError(f"{profile!r} is planned but not supported yet (allowed: {_join(supported)})")
+        return profile
+
+    @field_validator("budget_alert_thresholds", mode="before")
+    @classmethod
+    def _split_thresholds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("budget_alert_thresholds")
+    @classmethod
+    def _thresholds(cls, thresholds: tuple[int, ...]) -> tuple[int, ...]:
+        allowed = "1 to 5 ascending percentages between 1 and 200"
+        ascending = all(a < b for a, b in itertools.pairwise(thresholds))
+        if not 1 <= len(thresholds) <= 5 or not ascending or not all(1 <= t <= 200 for t in thresholds):
+            raise ValueError(f"{list(thresholds)} is not valid (allowed: {allowed})")
+        return thresholds
+
+    @model_validator(mode="after")
+    def _models_fit_their_use(self) -> Answers:
+        catalog, rules = load_catalog(), load_rules()
+        for use, spec in rules.model_uses.items():
+            field = f"{use}_model"
+            model = getattr(self, field)
+            fitting = [m for m, p in catalog.models.items() if set(spec.needs) <= set(p.capabilities)]
+            if model not in fitting:
+                raise AnswerError(field, f"{model!r} cannot serve {use}", _join(fitting))
+        return self
+
+    @property
+    def project_slug(self) -> str:
+        return slugify(self.project_name)
+
+    def model_for(self, use: str) -> str:
+        return str(getattr(self, f"{use}_model"))
+
+
+def slugify(name: str) -> str:
+    """A name safe for AWS resources (S3 buckets included): lowercase letters, digits and single dashes,
+    starting with a letter, at most 32 characters so that suffixes still fit in 63."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if slug and not slug[0].isalpha():
+        slug = f"b-{slug}"
+    return slug[:32].rstrip("-")
+
+
+def _join(values: Any) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def parse_answers(data: Mapping[str, Any]) -> Answers:
+    """Validate raw answers (copier's, a YAML file's, CLI flags'); keys starting with '_' are copier's."""
+    clean = {k: v for k, v in data.items() if not str(k).startswith("_") and k != "project_slug"}
+    try:
+        return Answers.model_validate(clean)
+    except AnswerError:
+        raise
+    except ValidationError as exc:
+        raise _as_answer_error(exc) from None
+
+
+def check_answer(field: str, value: Any) -> str:
+    """The error for one answer given alone, or '' when it is valid (copier's validators use this)."""
+    try:
+        parse_answers({field: value})
+    except AnswerError as exc:
+        return str(exc)
+    return ""
+
+
+def _as_answer_error(exc: ValidationError) -> AnswerError:
+    error = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in error["loc"] if not isinstance(p, int)]
+    field = ".".join(loc) or "answers"
+    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "extra_forbidden":
+        parent = UsageProfile if loc[:1] == ["usage"] and len(loc) > 1 else Answers
+        return AnswerError(field, "is not a known answer", _join(parent.model_fields))
+    if kind == "value_error":
+        # Our own validators already say what is allowed.
+        return AnswerError(field, str(ctx.get("error", error["msg"])))
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return AnswerError(field, f"{given!r} is not allowed", expected)
+    return AnswerError(field, f"{given!r} is not valid", _allowed(loc))
+
+
+def _allowed(loc: list[str]) -> str:
+    model: type[BaseModel] = Answers
+    if loc[:1] == ["usage"] and len(loc) > 1:
+        model, loc = UsageProfile, loc[1:]
+    info = model.model_fields.get(loc[0]) if loc else None
+    if info is None:
+        return "a mapping of answers"
+    kinds: dict[object, str] = {int: "an integer", float: "a number", str: "text"}
+    kind = kinds.get(info.annotation, "a value")
+    if info.annotation is tuple[str, ...] or info.annotation is tuple[int, ...]:
+        kind = "a list"
+    bounds = []
+    for meta in info.metadata:
+        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                bounds.append(f"{symbol} {getattr(meta, attr)}")
+        if getattr(meta, "min_length", None) is not None:
+            bounds.append(f"at least {meta.min_length} characters")
+        if getattr(meta, "max_length", None) is not None:
+            bounds.append(f"at most {meta.max_length} characters")
+    return f"{kind} {' and '.join(bounds)}".strip()

@@ -1,0 +1,208 @@
+"""`betagen`: estimate a beta's monthly budget, render it with copier, keep examples fresh.
+
+User mistakes print one line and exit 2; an over-budget plan exits 3. `estimate` imports neither copier
+nor boto3, so it stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from generator.answers import Answers, UsageProfile
+from generator.catalog import load_catalog
+from generator.errors import AnswerError, AnswersFileError, UserError
+
+EXIT_INVALID = 2
+EXIT_OVER_BUDGET = 3
+
+app = typer.Typer(
+    name="betagen",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Plan, price and render a small SaaS beta on AWS + Upstash QStash + Azure AI.",
+    epilog="Exit codes: 0 fits or tight, 2 invalid input, 3 over budget.",
+)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+def _default(field: str) -> str:
+    value = Answers.model_fields[field].get_default(call_default_factory=True)
+    if isinstance(value, tuple):
+        value = ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _help(field: str, extra: str = "") -> str:
+    description = Answers.model_fields[field].description or field
+    # Parentheses, not brackets: typer's rich help would read brackets as markup.
+    return f"{description}{extra} (default: {_default(field)}; answer key: {field})"
+
+
+USAGE_HELP = "Override one usage assumption, KEY=VALUE; repeatable. Keys: " + ", ".join(
+    f"{name} ({info.default:g})" if isinstance(info.default, int | float) else name
+    for name, info in UsageProfile.model_fields.items()
+)
+
+
+def load_answers_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnswersFileError(f"answers file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise AnswersFileError(f"answers file {path}{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AnswersFileError(f"answers file {path}: expected a mapping of answers, got {type(data).__name__}")
+    return data
+
+
+def parse_usage_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AnswerError("usage", f"{pair!r} is not KEY=VALUE", ", ".join(UsageProfile.model_fields))
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def collect_answers(answers_file: Path | None, flags: dict[str, Any], usage: list[str]) -> Answers:
+    """Answers file first, flags over it; validated by the one answers model."""
+    from generator.answers import parse_answers
+
+    data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
+    data.update({k: v for k, v in flags.items() if v is not None})
+    if usage:
+        base = data.get("usage") or {}
+        if not isinstance(base, dict):
+            raise AnswerError("usage", "must be a mapping of usage assumptions", ", ".join(UsageProfile.model_fields))
+        data["usage"] = {**base, **parse_usage_overrides(usage)}
+    return parse_answers(data)
+
+
+Opt = typer.Option
+
+
+@app.callback()
+def _root() -> None:
+    """Plan, price and render a small SaaS beta on AWS + Upstash QStash + Azure AI."""
+
+
+@app.command()
+def estimate(
+    answers_file: Annotated[
+        Path | None,
+        Opt("--answers", help="YAML answers file (the keys of copier.yml); flags override it.", metavar="FILE"),
+    ] = None,
+    project_name: Annotated[str | None, Opt(help=_help("project_name"), metavar="NAME")] = None,
+    region: Annotated[
+        str | None,
+        Opt(
+            "--region",
+            "--aws-region",
+            help=_help("aws_region", f" ({', '.join(load_catalog().regions)})"),
+            metavar="REGION",
+        ),
+    ] = None,
+    users: Annotated[str | None, Opt(help=_help("users", " (1 to 100,000)"), metavar="N")] = None,
+    aws_budget: Annotated[str | None, Opt(help=_help("aws_budget"), metavar="USD")] = None,
+    ai_budget: Annotated[str | None, Opt(help=_help("ai_budget"), metavar="USD")] = None,
+    workers: Annotated[str | None, Opt(help=_help("workers", ", comma-separated"), metavar="LIST")] = None,
+    trends_model: Annotated[str | None, Opt(help=_help("trends_model"), metavar="MODEL")] = None,
+    video_model: Annotated[str | None, Opt(help=_help("video_model"), metavar="MODEL")] = None,
+    alerts_model: Annotated[str | None, Opt(help=_help("alerts_model"), metavar="MODEL")] = None,
+    alert_email: Annotated[str | None, Opt(help=_help("alert_email"), metavar="EMAIL")] = None,
+    hosting_profile: Annotated[str | None, Opt(help=_help("hosting_profile"), metavar="PROFILE")] = None,
+    cache_engine: Annotated[str | None, Opt(help=_help("cache_engine", " (valkey, redis)"), metavar="ENGINE")] = None,
+    budget_alert_thresholds: Annotated[
+        str | None, Opt(help=_help("budget_alert_thresholds", ", comma-separated percentages"), metavar="LIST")
+    ] = None,
+    usage: Annotated[list[str] | None, Opt("--usage", help=USAGE_HELP, metavar="KEY=VALUE")] = None,
+    output_format: Annotated[
+        OutputFormat,
+        Opt(
+            "--format",
+            help="Output: a table for the terminal, json (the whole plan) or markdown.",
+            metavar="table|json|markdown",
+        ),
+    ] = OutputFormat.table,
+) -> None:
+    """Size and price the beta for these answers; exit 3 when over budget.
+
+    Without flags it prices the reference scenario: 50 users in us-east-1 on $300/month of
+    infrastructure and $1,000/month of Azure AI, with all four workers.
+    """
+    from generator.plan import build_plan
+
+    flags = {
+        "project_name": project_name,
+        "aws_region": region,
+        "users": users,
+        "aws_budget": aws_budget,
+        "ai_budget": ai_budget,
+        "workers": workers,
+        "trends_model": trends_model,
+        "video_model": video_model,
+        "alerts_model": alerts_model,
+        "alert_email": alert_email,
+        "hosting_profile": hosting_profile,
+        "cache_engine": cache_engine,
+        "budget_alert_thresholds": budget_alert_thresholds,
+    }
+    answers = collect_answers(answers_file, flags, usage or [])
+    plan = build_plan(answers)
+    if output_format is OutputFormat.json:
+        sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
+    elif output_format is OutputFormat.markdown:
+        from generator.markdown import estimate_markdown
+
+        sys.stdout.write(estimate_markdown(plan))
+    else:
+        from generator.console_report import print_plan
+
+        print_plan(plan, sys.stdout)
+    if plan.advice:
+        sys.stderr.write(f"betagen: {plan.advice.one_line()}\n")
+        raise typer.Exit(EXIT_OVER_BUDGET)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr, never a traceback."""
+    try:
+        code = app(args=argv, prog_name="betagen", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("betagen: aborted\n")
+        code = 130
+    except UserError as exc:
+        sys.stderr.write(f"betagen: error: {exc}\n")
+        code = exc.exit_code
+    except Exception as exc:
+        # Usage errors (unknown option, bad choice) from typer's command-line parser; matched by shape
+        # because typer vendors click privately.
+        if not (callable(getattr(exc, "format_message", None)) and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        sys.stderr.write(f"betagen: error: {exc.format_message()}\n")  # type: ignore[attr-defined]
+        code = EXIT_INVALID
+    sys.exit(code if isinstance(code, int) else 0)

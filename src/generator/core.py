@@ -1,0 +1,34 @@
+"""The priced core of a plan: sizing, budget lines and totals for one set of answers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from generator.answers import Answers
+from generator.budget import Line, Totals, budget_lines, totals_for
+from generator.catalog import Catalog, load_catalog
+from generator.rules import Rules, load_rules
+from generator.sizing import Sizing, size
+
+
+class PricedPlan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sizing: Sizing
+    lines: tuple[Line, ...]
+    totals: Totals
+
+    def cost(self, *line_ids: str) -> tuple[float, float]:
+        chosen = [line for line in self.lines if line.id in line_ids]
+        return sum(x.cost_low for x in chosen), sum(x.cost_high for x in chosen)
+
+    def service_cost(self, service: str) -> tuple[float, float]:
+        return self.cost(*(line.id for line in self.lines if line.service == service))
+
+
+def price_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | None = None) -> PricedPlan:
+    catalog = catalog or load_catalog()
+    rules = rules or load_rules()
+    sizing = size(answers, rules, catalog)
+    lines = budget_lines(answers, sizing, catalog, rules)
+    return PricedPlan(sizing=sizing, lines=tuple(lines), totals=totals_for(answers, lines, rules))

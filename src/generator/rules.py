@@ -1,0 +1,135 @@
+"""Sizing and architecture rules, loaded from `data/rules.yaml` and validated."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from generator.data_files import load_yaml
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Tier(_Frozen):
+    name: str
+    max_users: int
+    rds_instance_class: str
+    rds_memory_gib: float
+    rds_min_storage_gb: int
+    rds_multi_az: bool
+    cache_node_type: str
+    cache_replicas: int = Field(ge=0)
+    nat_gateways: int = Field(ge=1)
+    lambda_memory_mb: int
+    lambda_reserved_concurrency: int
+    why: str
+
+
+class Constants(_Frozen):
+    rds_storage_headroom: float
+    rds_backup_retention_days: int
+    worker_timeout_seconds: int
+    lambda_max_timeout_seconds: int
+    cron_lambda_memory_mb: int
+    cron_lambda_timeout_seconds: int
+    qstash_retries: int
+    dedupe_ttl_seconds: int
+    max_body_bytes: int
+    video_max_bytes: int
+    trends_cache_ttl_seconds: int
+    trends_window_days: int
+    alerts_window_minutes: int
+    s3_noncurrent_version_days: int
+    s3_abort_multipart_days: int
+    s3_export_expiration_days: int
+    secrets: int
+    secrets_api_calls_per_invocation: float
+    tight_ratio: float
+    budget_alert_thresholds: tuple[int, ...]
+    scaling_multipliers: tuple[int, ...]
+
+
+class AlarmDef(_Frozen):
+    id: str
+    namespace: str
+    metric: str
+    statistic: str
+    comparison: Literal["GreaterThanThreshold", "LessThanThreshold"]
+    threshold: float
+    of: Literal["storage_bytes", "max_connections", "timeout_ms", "nat_bytes_day"] | None = None
+    period_seconds: int
+    per_nat_gateway: bool = False
+    why: str
+
+
+class Rule(_Frozen):
+    id: str
+    explanation: str
+
+
+class HostingProfile(_Frozen):
+    supported: bool
+    summary: str
+
+
+class WorkerDef(_Frozen):
+    route: str
+    trigger: Literal["event", "cron"]
+    schedule_field: str | None = None
+    model_use: str | None
+    title: str
+    what: str
+
+
+class ModelUse(_Frozen):
+    worker: str
+    needs: tuple[str, ...]
+    default: str
+
+
+class ClaimDef(_Frozen):
+    id: str
+    claim: str
+    claimed: tuple[float, float] | None = None
+    metric: str | None
+    always: bool = False
+    reason: str
+
+
+class Rules(_Frozen):
+    tiers: tuple[Tier, ...]
+    constants: Constants
+    alarms: tuple[AlarmDef, ...]
+    rules: tuple[Rule, ...]
+    hosting_profiles: dict[str, HostingProfile]
+    workers: dict[str, WorkerDef]
+    model_uses: dict[str, ModelUse]
+    claims: tuple[ClaimDef, ...]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Rules:
+        bounds = [t.max_users for t in self.tiers]
+        if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+            raise ValueError("tiers must be ordered by max_users")
+        for worker in self.workers.values():
+            if (worker.trigger == "cron") != (worker.schedule_field is not None):
+                raise ValueError(f"{worker.route}: a cron worker needs a schedule_field, an event one none")
+        return self
+
+    def tier_for(self, users: int) -> Tier:
+        for tier in self.tiers:
+            if users <= tier.max_users:
+                return tier
+        return self.tiers[-1]
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+
+@cache
+def load_rules() -> Rules:
+    return Rules.model_validate(load_yaml("rules.yaml"))

@@ -1,0 +1,52 @@
+"""The scaling table: the user's count and steps up to ten times it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from generator.answers import MAX_USERS, Answers
+from generator.budget import Verdict
+from generator.core import price_plan
+from generator.rules import Rules
+
+
+class ScalingRow(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    users: int
+    tier: str
+    rds: str
+    cache: str
+    nat_gateways: int
+    qstash_plan: str
+    infrastructure_low: float
+    infrastructure_high: float
+    ai_low: float
+    ai_high: float
+    infrastructure_verdict: Verdict
+    ai_verdict: Verdict
+
+
+def scaling_table(answers: Answers, rules: Rules) -> list[ScalingRow]:
+    counts = sorted({min(MAX_USERS, answers.users * m) for m in rules.constants.scaling_multipliers})
+    rows = []
+    for users in counts:
+        plan = price_plan(answers.model_copy(update={"users": users}))
+        s, t = plan.sizing, plan.totals
+        rows.append(
+            ScalingRow(
+                users=users,
+                tier=s.tier.name,
+                rds=s.rds.instance_class + (" Multi-AZ" if s.rds.multi_az else ""),
+                cache=f"{s.cache.node_type} x {s.cache.nodes}",
+                nat_gateways=s.network.nat_gateways,
+                qstash_plan=s.qstash.plan,
+                infrastructure_low=t.infrastructure.low,
+                infrastructure_high=t.infrastructure.high,
+                ai_low=t.ai.low,
+                ai_high=t.ai.high,
+                infrastructure_verdict=t.infrastructure.verdict,
+                ai_verdict=t.ai.verdict,
+            )
+        )
+    return rows

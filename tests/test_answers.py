@@ -1,0 +1,83 @@
+"""Answers: defaults reproduce the reference; every invalid value names its field and what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.answers import WORKERS, Answers, check_answer, parse_answers, slugify
+from generator.errors import AnswerError
+
+
+def test_defaults_are_the_reference_scenario() -> None:
+    answers = Answers()
+    assert (answers.users, answers.aws_region, answers.aws_budget, answers.ai_budget) == (50, "us-east-1", 300, 1000)
+    assert answers.workers == WORKERS
+    assert (answers.trends_model, answers.video_model, answers.alerts_model) == (
+        "DeepSeek-V3",
+        "Phi-4-multimodal-instruct",
+        "DeepSeek-R1",
+    )
+    assert answers.cache_engine == "valkey"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "fragment"),
+    [
+        ({"users": 0}, "users", ">= 1"),
+        ({"users": 100_001}, "users", "<= 100000"),
+        ({"users": "many"}, "users", "an integer"),
+        ({"aws_region": "mars-1"}, "aws_region", "us-east-1, us-west-2"),
+        ({"aws_budget": -5}, "aws_budget", "> 0"),
+        ({"ai_budget": -1}, "ai_budget", ">= 0"),
+        ({"workers": ["video_processing", "mining"]}, "workers", "alert_checker"),
+        ({"workers": []}, "workers", "at least one worker"),
+        ({"cache_engine": "memcached"}, "cache_engine", "valkey, redis"),
+        ({"hosting_profile": "vercel-upstash"}, "hosting_profile", "aws-lambda"),
+        ({"hosting_profile": "heroku"}, "hosting_profile", "aws-lambda"),
+        ({"alert_email": "not-an-email"}, "alert_email", "name@domain.tld"),
+        ({"video_model": "DeepSeek-V3"}, "video_model", "Phi-4-multimodal-instruct"),
+        ({"trends_model": "GPT-9"}, "trends_model", "DeepSeek-V3.2"),
+        ({"project_name": "!!!"}, "project_name", "letter or digit"),
+        ({"budget_alert_thresholds": [80, 50]}, "budget_alert_thresholds", "ascending"),
+        ({"usage": {"storage_gb_per_user": -1}}, "usage.storage_gb_per_user", ">= 0"),
+        ({"usage": {"trends_every_minutes": 7}}, "usage.trends_every_minutes", "allowed minutes"),
+        ({"usage": {"warp_factor": 9}}, "usage.warp_factor", "storage_gb_per_user"),
+        ({"colour": "blue"}, "colour", "aws_region"),
+    ],
+)
+def test_invalid_answer_names_field_and_allowed(data: dict, field: str, fragment: str) -> None:
+    with pytest.raises(AnswerError) as caught:
+        parse_answers(data)
+    assert caught.value.field == field
+    message = str(caught.value)
+    assert message.startswith(f"{field}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_copier_keys_are_ignored_and_lists_accept_commas() -> None:
+    answers = parse_answers(
+        {"_commit": "v1", "_src_path": "x", "workers": "alert_checker, video_processing", "users": "12"}
+    )
+    # Canonical order, whatever order the user typed.
+    assert answers.workers == ("video_processing", "alert_checker")
+    assert answers.users == 12
+
+
+def test_check_answer_is_empty_when_valid_and_the_message_otherwise() -> None:
+    assert check_answer("users", 50) == ""
+    assert check_answer("users", 0).startswith("users: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("My Beta", "my-beta"),
+        ("  Beta__50 users!! ", "beta-50-users"),
+        ("42 things", "b-42-things"),
+        ("Ünïcode Café", "n-code-caf"),
+    ],
+)
+def test_slug_is_safe_for_aws_names(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+    assert len(slugify("x" * 64)) <= 32

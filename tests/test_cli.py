@@ -1,0 +1,159 @@
+"""`betagen estimate` as a user runs it: typer's runner for each path, one real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from generator.cli import app, main
+
+runner = CliRunner()
+REFERENCE = ["estimate", "--users", "50", "--region", "us-east-1", "--aws-budget", "300", "--ai-budget", "1000"]
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+def test_reference_table_shows_every_line_and_fits() -> None:
+    result = runner.invoke(app, REFERENCE, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for text in (
+        "Vercel",
+        "db.t4g.small",
+        "cache.t4g.small",
+        "150 GB",
+        "Lambda (cron)",
+        "QStash",
+        "NAT gateway",
+        "Secrets Manager",
+        "CloudWatch",
+        "DeepSeek-V3",
+        "Phi-4-multimodal-instruct",
+        "DeepSeek-R1",
+        "fits",
+    ):
+        assert text in result.output, text
+
+
+def test_json_carries_every_line_and_total() -> None:
+    result = runner.invoke(app, [*REFERENCE, "--format", "json"])
+    assert result.exit_code == 0
+    plan = json.loads(result.stdout)
+    assert len(plan["lines"]) >= 20
+    assert {"infrastructure", "ai", "all_low", "all_high", "verdict"} <= set(plan["totals"])
+    assert plan["totals"]["infrastructure"]["limit"] == 300
+    assert sum(line["cost_low"] for line in plan["lines"]) == pytest.approx(plan["totals"]["all_low"], abs=0.02)
+
+
+def test_markdown_is_a_table() -> None:
+    result = runner.invoke(app, [*REFERENCE, "--format", "markdown"])
+    assert result.exit_code == 0
+    table = [line for line in result.stdout.splitlines() if line.startswith("| Vercel")]
+    assert table and table[0].count("|") == 7
+    assert "|---|---|---|---|---|---|" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--users", "0"], "users"),
+        (["--region", "mars-1"], "aws_region"),
+        (["--aws-budget", "-5"], "aws_budget"),
+        (["--usage", "nonsense"], "usage"),
+        (["--usage", "storage_gb_per_user=-3"], "usage.storage_gb_per_user"),
+        (["--workers", "video_processing,mining"], "workers"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_naming_the_field(
+    args: list[str], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["estimate", *args], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and f"error: {field}: " in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [("users: [1, 2\n", "line"), ("- just\n- a list\n", "expected a mapping"), ("users: 0\n", "users:")],
+)
+def test_malformed_answers_file_exits_2(
+    tmp_path: Path, content: str, fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text(content)
+    code, _, err = run_main(["estimate", "--answers", str(answers)], capsys)
+    assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_missing_answers_file_and_unknown_option_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(["estimate", "--answers", "/nonexistent/answers.yml"], capsys)
+    assert code == 2 and "No such file" in err
+    code, _, err = run_main(["estimate", "--colour", "blue"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--colour" in err
+
+
+def test_flags_override_the_answers_file(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yml"
+    answers.write_text("_commit: v1\nusers: 10\naws_region: eu-west-3\nusage:\n  storage_gb_per_user: 1\n")
+    result = runner.invoke(app, ["estimate", "--answers", str(answers), "--users", "20", "--format", "json"])
+    plan = json.loads(result.stdout)
+    assert plan["answers"]["users"] == 20 and plan["answers"]["aws_region"] == "eu-west-3"
+    assert plan["sizing"]["s3"]["storage_gb"]["low"] == 20
+
+
+def test_over_budget_exits_3_naming_the_overrun_and_the_change(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(["estimate", "--users", "5000", "--aws-budget", "100", "--format", "json"], capsys)
+    assert code == 3
+    assert json.loads(out)["totals"]["verdict"] == "over"
+    assert err.count("\n") == 1
+    assert "exceeds the aws_budget of $100.00" in err and "Cheapest change that fits: --users" in err
+
+
+def test_help_explains_every_option_with_its_default() -> None:
+    result = runner.invoke(app, ["estimate", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    for option, default in (
+        ("--users", "default: 50"),
+        ("--region", "default: us-east-1"),
+        ("--aws-budget", "default: 300"),
+        ("--ai-budget", "default: 1000"),
+        ("--cache-engine", "default: valkey"),
+        ("--workers", "video_processing,content_trends"),
+        ("--trends-model", "default: DeepSeek-V3"),
+        ("--usage", "storage_gb_per_user (3)"),
+        ("--answers", ""),
+        ("--format", ""),
+    ):
+        assert option in text and default in text, option
+
+
+def test_real_subprocess_without_copier_or_boto3() -> None:
+    code = (
+        "import sys, runpy; sys.argv = ['betagen', 'estimate', '--format', 'json'];\n"
+        "try:\n    runpy.run_module('generator', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('copier', 'boto3', 'botocore'))\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["totals"]["verdict"] == "fits"
+    console = subprocess.run(
+        [str(Path(sys.executable).with_name("betagen")), *REFERENCE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert console.returncode == 0 and "db.t4g.small" in console.stdout

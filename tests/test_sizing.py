@@ -1,0 +1,107 @@
+"""Sizing rules: tiers, Multi-AZ, storage, Lambda timeouts, QStash volume and plan, Azure tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from generator.answers import Answers
+from generator.catalog import Catalog
+from generator.rules import Rules
+from generator.sizing import MINUTES_PER_MONTH, cron_expression, size
+
+
+def sized(rules: Rules, catalog: Catalog, **answers):  # type: ignore[no-untyped-def]
+    return size(Answers(**answers), rules, catalog)
+
+
+@pytest.mark.parametrize(
+    ("users", "tier", "rds", "cache"),
+    [
+        (1, "pilot", "db.t4g.micro", "cache.t4g.micro"),
+        (20, "pilot", "db.t4g.micro", "cache.t4g.micro"),
+        (21, "beta", "db.t4g.small", "cache.t4g.small"),
+        (50, "beta", "db.t4g.small", "cache.t4g.small"),
+        (500, "beta", "db.t4g.small", "cache.t4g.small"),
+        (501, "growth", "db.t4g.medium", "cache.t4g.medium"),
+        (5001, "scale", "db.t4g.large", "cache.t4g.medium"),
+        (100_000, "scale", "db.t4g.large", "cache.t4g.medium"),
+    ],
+)
+def test_tier_from_user_count(rules: Rules, catalog: Catalog, users: int, tier: str, rds: str, cache: str) -> None:
+    s = sized(rules, catalog, users=users)
+    assert (s.tier.name, s.rds.instance_class, s.cache.node_type) == (tier, rds, cache)
+    assert s.tier.min_users <= users <= s.tier.max_users
+
+
+def test_beta_is_single_az_and_growth_is_multi_az_with_replica(rules: Rules, catalog: Catalog) -> None:
+    beta, growth = sized(rules, catalog, users=50), sized(rules, catalog, users=1000)
+    assert not beta.rds.multi_az and beta.cache.nodes == 1 and beta.network.nat_gateways == 1
+    assert growth.rds.multi_az and growth.cache.nodes == 2 and growth.network.nat_gateways == 2
+
+
+def test_rds_storage_has_a_floor_then_grows_with_data_and_headroom(rules: Rules, catalog: Catalog) -> None:
+    assert sized(rules, catalog, users=50).rds.allocated_storage_gb == 20
+    big = sized(rules, catalog, users=20_000)
+    # 20,000 users x (200 events x 90 days x 500 B + 10 MB) = 380 GB of data, x 1.5 headroom.
+    assert big.rds.data_gb == pytest.approx(380)
+    assert big.rds.allocated_storage_gb == 570
+
+
+def test_worker_timeout_is_within_qstash_and_lambda_limits(rules: Rules, catalog: Catalog) -> None:
+    for users in (1, 50, 5000, 100_000):
+        s = sized(rules, catalog, users=users)
+        assert s.workers_lambda.timeout_seconds == s.qstash.timeout_seconds
+        assert s.workers_lambda.timeout_seconds <= 900  # Lambda's maximum and QStash Free's 15 minutes
+
+
+def test_reference_s3_and_token_volumes(rules: Rules, catalog: Catalog) -> None:
+    s = sized(rules, catalog)
+    assert s.s3.storage_gb.low == 150
+    tokens = {u.model: (u.input_tokens.low, u.output_tokens.low) for u in s.ai}
+    # The reference's $34.20 and $2.40 are 10M input + 5M output; its R1 $10 is a quarter of that.
+    assert tokens["DeepSeek-V3"] == (10e6, 5e6)
+    assert tokens["Phi-4-multimodal-instruct"] == (10e6, 5e6)
+    assert tokens["DeepSeek-R1"] == (2.5e6, 1.25e6)
+
+
+def test_qstash_messages_are_schedules_plus_jobs_times_one_plus_retries(rules: Rules, catalog: Catalog) -> None:
+    s = sized(rules, catalog)
+    schedules = MINUTES_PER_MONTH / 360 + MINUTES_PER_MONTH / 60 + MINUTES_PER_MONTH / 15
+    per_user_jobs = 50 * 20 + 50 * 25  # uploads + alert notifications
+    assert s.qstash.scheduled_messages == pytest.approx(schedules)
+    assert s.qstash.messages.low == pytest.approx(schedules + per_user_jobs)
+    assert s.qstash.messages.high == pytest.approx((schedules + 2 * per_user_jobs) * 4)
+
+
+def test_qstash_plan_is_the_cheapest_that_holds_the_high_estimate(rules: Rules, catalog: Catalog) -> None:
+    small = sized(rules, catalog, users=5, workers=["data_processing"])
+    assert small.qstash.plan == "free"
+    assert sized(rules, catalog).qstash.plan == "pay-as-you-go"
+    # 70,000 users: about 25M messages/month high ($252 pay-as-you-go) but under 1M/day: fixed $180 wins.
+    large = sized(rules, catalog, users=70_000)
+    assert large.qstash.messages_per_day_high < 1_000_000 and large.qstash.messages.high / 100_000 > 180
+    assert large.qstash.plan == "fixed-1m"
+    # 100,000 users pass 1M/day: fixed 10M is $420, pay-as-you-go about $360.
+    huge = sized(rules, catalog, users=100_000)
+    assert huge.qstash.messages_per_day_high > 1_000_000 and huge.qstash.messages.high / 100_000 < 420
+    assert huge.qstash.plan == "pay-as-you-go"
+
+
+def test_only_chosen_workers_have_schedules_and_ai(rules: Rules, catalog: Catalog) -> None:
+    s = sized(rules, catalog, workers=["data_processing"])
+    assert [x.worker for x in s.qstash.schedules] == ["data_processing"]
+    assert s.ai == ()
+    assert s.qstash.event_jobs.low == 0 and s.qstash.notifications.low == 0
+
+
+@pytest.mark.parametrize(
+    ("minutes", "cron"),
+    [(5, "*/5 * * * *"), (15, "*/15 * * * *"), (60, "0 * * * *"), (360, "0 */6 * * *"), (1440, "0 0 * * *")],
+)
+def test_cron_expressions(minutes: int, cron: str) -> None:
+    assert cron_expression(minutes) == cron
+
+
+def test_alarm_count_follows_nat_gateways(rules: Rules, catalog: Catalog) -> None:
+    assert sized(rules, catalog, users=50).alarms == 9
+    assert sized(rules, catalog, users=1000).alarms == 10
