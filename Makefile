@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/betagen estimate
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests hooks benchmarks
-	$(BIN)/ruff format --check src tests hooks benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
