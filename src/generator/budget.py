@@ -177,7 +177,13 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
         "s3.storage.standard",
         s3.storage_gb,
     )
-    add("s3_put", "S3", "PUT requests (uploads, exports)", "s3.requests.put", s3.put_requests.scale(1 / 1000))
+    put_sources = " and ".join(
+        label
+        for worker, label in (("video_processing", "uploads"), ("data_processing", "exports"))
+        if worker in answers.workers
+    )
+    put_item = f"PUT requests ({put_sources})" if put_sources else "PUT requests"
+    add("s3_put", "S3", put_item, "s3.requests.put", s3.put_requests.scale(1 / 1000))
     add("s3_get", "S3", "GET requests", "s3.requests.get", s3.get_requests.scale(1 / 1000))
 
     free_egress = catalog.allowance("data_transfer_out_gb_per_month")

@@ -186,6 +186,110 @@ def estimate(
         raise typer.Exit(EXIT_OVER_BUDGET)
 
 
+def parse_set_options(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value`: the value is read as YAML, so numbers, lists and mappings work."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AnswerError("--set", f"{pair!r} is not KEY=VALUE", ", ".join(Answers.model_fields))
+        try:
+            data[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            data[key.strip()] = value
+    return data
+
+
+def _summary(dest: Path, plan: Any) -> str:
+    from generator.formatting import money, money_range
+    from generator.project import written_files
+
+    files = written_files(dest)
+    t = plan.totals
+    return (
+        f"wrote {len(files)} files to {dest}\n"
+        f"  infrastructure {money_range(t.infrastructure.low, t.infrastructure.high)} of "
+        f"{money(t.infrastructure.limit)} ({t.infrastructure.verdict}); "
+        f"Azure AI {money_range(t.ai.low, t.ai.high)} of {money(t.ai.limit)} ({t.ai.verdict})\n"
+        f"  next: read {dest / 'README.md'}, then {dest / 'QUICK-START.md'}"
+    )
+
+
+@app.command()
+def new(
+    dest: Annotated[Path, typer.Argument(help="Folder to create (must be new or empty).", metavar="DEST")],
+    answers_file: Annotated[
+        Path | None, Opt("--answers", help="YAML answers file (the keys of copier.yml).", metavar="FILE")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, Opt("--set", help="One answer, KEY=VALUE (YAML value); repeatable.", metavar="KEY=VALUE")
+    ] = None,
+    defaults: Annotated[
+        bool, Opt("--defaults", help="Take the default for every answer not given (no questions).")
+    ] = False,
+) -> None:
+    """Render a new beta repository into DEST with copier (asks the questions unless --defaults).
+
+    Runs copier with the template trusted explicitly (its context hook prices the plan). Over-budget or
+    invalid answers stop before anything is written.
+    """
+    from generator.project import new_project
+
+    data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
+    data = {k: v for k, v in data.items() if not str(k).startswith("_")}
+    data.update(parse_set_options(set_ or []))
+    interactive = not defaults and sys.stdin.isatty()
+    plan = new_project(dest, data, defaults=not interactive)
+    sys.stdout.write(_summary(dest, plan) + "\n")
+
+
+@app.command()
+def update(
+    dest: Annotated[Path, typer.Argument(help="A repository rendered by this template.", metavar="DEST")] = Path(),
+    answers_file: Annotated[
+        Path | None, Opt("--answers", help="YAML file of answers to change.", metavar="FILE")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        Opt("--set", help="Change one answer, KEY=VALUE (YAML value); repeatable.", metavar="KEY=VALUE"),
+    ] = None,
+) -> None:
+    """Bring template changes (and changed answers) into DEST with `copier update`, keeping your edits.
+
+    DEST must be a git repository with no uncommitted changes. Conflicting edits are kept with inline
+    conflict markers, never dropped.
+    """
+    from generator.project import update_project
+
+    data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
+    data.update(parse_set_options(set_ or []))
+    update_project(dest, data)
+    sys.stdout.write(f"updated {dest}; review with `git -C {dest} diff` before committing\n")
+
+
+@app.command()
+def examples(
+    check: Annotated[
+        bool, Opt("--check", help="Re-render into a temporary folder and fail with a diff if anything drifted.")
+    ] = False,
+) -> None:
+    """Rewrite examples/<name>/ from examples/<name>.yml (or check them with --check)."""
+    from generator.project import check_examples, write_examples
+
+    if check:
+        problems = check_examples()
+        if problems:
+            sys.stdout.write("\n".join(problems) + "\n")
+            sys.stderr.write(f"betagen: {len(problems)} example file(s) drifted; run `betagen examples`\n")
+            raise typer.Exit(1)
+        sys.stdout.write("examples are up to date\n")
+        return
+    for target in write_examples():
+        sys.stdout.write(f"rendered {target}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr, never a traceback."""
     try:

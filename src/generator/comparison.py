@@ -61,7 +61,7 @@ def hosting_comparison(answers: Answers, plan: PricedPlan, catalog: Catalog) -> 
             monthly_high=round(ec2_month * (1 - spot.low), 2),
             chosen=False,
             basis=f"{workers} t4g.medium instance(s) at {spot.low:.0%}-{spot.high:.0%} off on-demand; "
-            "Spot can be reclaimed at two minutes' notice",
+            "Spot can be reclaimed at short notice",
             sources=(*ec2.sources, *spot.sources),
         ),
         HostingOption(

@@ -6,6 +6,7 @@ Pure: answers in, plan out. The JSON form of a plan (`Plan.model_dump(mode="json
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -47,6 +48,57 @@ class WorkerPlan(BaseModel):
     model_use: str | None
 
 
+class Runtime(BaseModel):
+    """Limits and settings the rendered workers and docs share."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    qstash_retries: int
+    qstash_timeout_seconds: int
+    qstash_backoff_seconds: tuple[int, ...]
+    dedupe_ttl_seconds: int
+    max_body_bytes: int
+    failure_callback_route: str
+    video_max_bytes: int
+    video_allowed_content_types: tuple[str, ...]
+    trends_cache_ttl_seconds: int
+    trends_window_days: int
+    alerts_window_minutes: int
+    sla_p95_ms: int
+    sla_uptime_pct: float
+    sla_latency_samples: int
+
+
+FAILURE_CALLBACK_ROUTE = "/workers/failed"
+
+
+def qstash_backoff(retries: int, base: float, cap: int) -> tuple[int, ...]:
+    """QStash's documented retry delays: min(cap, e^(base * n)) seconds for retry n."""
+    return tuple(int(min(cap, math.exp(base * n))) for n in range(1, retries + 1))
+
+
+def runtime_for(sizing: Sizing, rules: Rules) -> Runtime:
+    const = rules.constants
+    return Runtime(
+        qstash_retries=sizing.qstash.retries,
+        qstash_timeout_seconds=sizing.qstash.timeout_seconds,
+        qstash_backoff_seconds=qstash_backoff(
+            sizing.qstash.retries, const.qstash_backoff_base, const.qstash_backoff_cap_seconds
+        ),
+        dedupe_ttl_seconds=const.dedupe_ttl_seconds,
+        max_body_bytes=const.max_body_bytes,
+        failure_callback_route=FAILURE_CALLBACK_ROUTE,
+        video_max_bytes=const.video_max_bytes,
+        video_allowed_content_types=const.video_allowed_content_types,
+        trends_cache_ttl_seconds=const.trends_cache_ttl_seconds,
+        trends_window_days=const.trends_window_days,
+        alerts_window_minutes=const.alerts_window_minutes,
+        sla_p95_ms=const.sla_p95_ms,
+        sla_uptime_pct=const.sla_uptime_pct,
+        sla_latency_samples=const.sla_latency_samples,
+    )
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -57,6 +109,7 @@ class Plan(BaseModel):
     answers: dict[str, Any]
     hosting_profile: str
     sizing: Sizing
+    runtime: Runtime
     workers: tuple[WorkerPlan, ...]
     rules_applied: tuple[Rule, ...]
     lines: tuple[Line, ...]
@@ -69,37 +122,35 @@ class Plan(BaseModel):
 
     def worker_manifest(self) -> dict[str, Any]:
         """What the rendered workers read at run time (`app/plan.json`)."""
-        const = load_rules().constants
-        return {
+        rt = self.runtime
+        chosen = {w.name for w in self.workers}
+        manifest: dict[str, Any] = {
             "project": self.project.model_dump(),
             "workers": [
-                {
-                    "name": w.name,
-                    "route": w.route,
-                    "trigger": w.trigger,
-                    "cron": w.cron,
-                    "model": w.model,
-                    "model_use": w.model_use,
-                }
-                for w in self.workers
+                w.model_dump(include={"name", "route", "trigger", "cron", "model", "model_use"}) for w in self.workers
             ],
             "qstash": {
-                "retries": self.sizing.qstash.retries,
-                "timeout_seconds": self.sizing.qstash.timeout_seconds,
-                "dedupe_ttl_seconds": const.dedupe_ttl_seconds,
-                "max_body_bytes": const.max_body_bytes,
-                "failure_callback_route": "/workers/failed",
+                "retries": rt.qstash_retries,
+                "timeout_seconds": rt.qstash_timeout_seconds,
+                "dedupe_ttl_seconds": rt.dedupe_ttl_seconds,
+                "max_body_bytes": rt.max_body_bytes,
+                "failure_callback_route": rt.failure_callback_route,
             },
-            "video": {
-                "max_bytes": const.video_max_bytes,
-                "allowed_content_types": ["video/mp4", "video/quicktime", "video/webm"],
-            },
-            "trends": {
-                "cache_ttl_seconds": const.trends_cache_ttl_seconds,
-                "window_days": const.trends_window_days,
-            },
-            "alerts": {"window_minutes": const.alerts_window_minutes},
         }
+        # Only the chosen workers' settings: an unchosen worker leaves no trace in the rendered repo.
+        if "video_processing" in chosen:
+            manifest["video"] = {
+                "max_bytes": rt.video_max_bytes,
+                "allowed_content_types": list(rt.video_allowed_content_types),
+            }
+        if "content_trends" in chosen:
+            manifest["trends"] = {
+                "cache_ttl_seconds": rt.trends_cache_ttl_seconds,
+                "window_days": rt.trends_window_days,
+            }
+        if "alert_checker" in chosen:
+            manifest["alerts"] = {"window_minutes": rt.alerts_window_minutes}
+        return manifest
 
 
 def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | None = None) -> Plan:
@@ -130,6 +181,7 @@ def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | 
         answers=answers.model_dump(mode="json"),
         hosting_profile=answers.hosting_profile,
         sizing=priced.sizing,
+        runtime=runtime_for(priced.sizing, rules),
         workers=workers,
         rules_applied=rules.rules,
         lines=priced.lines,

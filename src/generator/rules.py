@@ -40,6 +40,7 @@ class Constants(_Frozen):
     dedupe_ttl_seconds: int
     max_body_bytes: int
     video_max_bytes: int
+    video_allowed_content_types: tuple[str, ...]
     trends_cache_ttl_seconds: int
     trends_window_days: int
     alerts_window_minutes: int
@@ -49,6 +50,11 @@ class Constants(_Frozen):
     secrets: int
     secrets_api_calls_per_invocation: float
     tight_ratio: float
+    sla_p95_ms: int
+    sla_uptime_pct: float
+    sla_latency_samples: int
+    qstash_backoff_base: float
+    qstash_backoff_cap_seconds: int
     budget_alert_thresholds: tuple[int, ...]
     scaling_multipliers: tuple[int, ...]
 

@@ -216,7 +216,9 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     uploads = per_user.scale(usage.uploads_per_user_per_month)
     alerts = per_user.scale(usage.alerts_per_user_per_month)
     has = set(answers.workers)
-    event_jobs = uploads if "video_processing" in has else Range.of(0)
+    if "video_processing" not in has:
+        uploads = Range.of(0)  # no video worker: no uploads to process, no video PUTs
+    event_jobs = uploads
     notifications = alerts if "alert_checker" in has else Range.of(0)
     base_messages = Range.of(scheduled) + event_jobs + notifications
     retries = const.qstash_retries

@@ -1,0 +1,55 @@
+"""What a worker module provides and what it receives for one job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from azure.ai.inference.models import ChatRequestMessage
+from pydantic import BaseModel
+
+from app.ai import Completion
+from app.errors import PermanentJobError
+from app.jobs import UsageLog
+from app.plan import WorkerPlan
+from app.resources import Resources
+
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass
+class Job:
+    """One message being processed. `conn` is inside the job's transaction: write effects through it."""
+
+    message_id: str
+    retried: int
+    worker: WorkerPlan
+    conn: psycopg.Connection
+    resources: Resources
+    usage: UsageLog
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def model(self) -> str:
+        if not self.worker.model:
+            raise PermanentJobError(f"worker {self.worker.name} has no model in the plan")
+        return self.worker.model
+
+    def complete(self, messages: list[ChatRequestMessage], *, max_tokens: int = 400) -> Completion:
+        completion = self.resources.ai.complete(model=self.model(), messages=messages, max_tokens=max_tokens)
+        self.usage.add(completion)
+        return completion
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Side effects that must not be seen unless the transaction commits (e.g. cache writes)."""
+        self._after_commit.append(action)
+
+
+@dataclass(frozen=True)
+class WorkerSpec(Generic[P]):
+    payload: type[P]
+    run: Callable[[Job, P], dict[str, Any]]
+    # (key, model) of the worker's own plan section, if it has one: checked when the app starts, so a
+    # plan that lacks it stops the service at once instead of failing every delivery.
+    plan_section: tuple[str, type[BaseModel]] | None = None

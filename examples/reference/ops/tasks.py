@@ -1,0 +1,49 @@
+"""Tasks the cron Lambda runs inside the VPC: `migrate` (invoked by deploy.sh) and `maintenance` (EventBridge).
+
+The deploying machine cannot reach the private database, so migrations run here, from the same package
+as the workers being released.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def migrate() -> dict[str, Any]:
+    from app.migrate import apply_migrations
+
+    applied = apply_migrations(os.environ["DATABASE_URL"])
+    return {"ok": True, "applied": applied}
+
+
+def maintenance() -> dict[str, Any]:
+    """A heartbeat of the dependencies; its failures show in the Lambda error alarm."""
+    from app.health import check_health
+    from app.plan import load_plan
+    from app.resources import build_resources
+    from app.settings import get_settings
+
+    settings = get_settings()
+    resources = build_resources(settings, load_plan(settings.plan_path))
+    try:
+        ok, report = check_health(resources)
+    finally:
+        resources.close()
+    if not ok:
+        raise RuntimeError(f"dependencies unhealthy: {report}")
+    return {"ok": True, "health": report}
+
+
+TASKS = {"migrate": migrate, "maintenance": maintenance}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    task = str(event.get("task", "maintenance"))
+    if task not in TASKS:
+        return {"ok": False, "error": f"unknown task {task!r}"}
+    logger.info("task %s", task)
+    return TASKS[task]()

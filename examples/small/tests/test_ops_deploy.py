@@ -1,0 +1,226 @@
+"""deploy.sh and rollback.sh through the ops package, against moto server and the QStash stand-in.
+
+The stack is created on moto from the rendered template (the types moto supports); the release path
+(package upload, publish_version, the `live` alias, the recorded plan), the RDS snapshot, the app secret,
+migrations on the real PostgreSQL, QStash schedules and verify all run for real.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from qstash import QStash
+
+from app.plan import load_plan
+from app.schedules import desired_schedules
+from app.settings import DEFAULT_PLAN_PATH
+from ops.deploy import deploy
+from ops.errors import PreflightError, StepFailedError
+from ops.rollback import rollback
+from ops.schedules import plan_key
+from tests.helpers import Services
+from tests.ops_support import ACCOUNT_ID, DB_PASSWORD, Deployed, Recorder, ops_context, tiny_package
+
+pytest_plugins = ["tests.conftest_ops"]
+
+
+def _live(deployed: Deployed) -> str:
+    lam = deployed.world.client("lambda")
+    return str(lam.get_alias(FunctionName=deployed.outputs["WorkersFunctionName"], Name="live")["FunctionVersion"])
+
+
+def _schedules(services: Services) -> dict[str, str]:
+    client = QStash(services.qstash.token, retry=False, base_url=services.qstash.url)
+    return {s.schedule_id: s.cron for s in client.schedule.list()}
+
+
+def _expected_schedules(deployed: Deployed) -> dict[str, str]:
+    plan = load_plan(DEFAULT_PLAN_PATH)
+    return {d.schedule_id: d.cron for d in desired_schedules(plan, deployed.world.health.url)}
+
+
+def test_deploy_publishes_a_version_moves_live_and_syncs_schedules(
+    deployed: Deployed, recorder: Recorder, services: Services, db_conn: Any
+) -> None:
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=True, dry_run=False) == 0
+
+    workers = deployed.outputs["WorkersFunctionName"]
+    lam = deployed.world.client("lambda")
+    live = _live(deployed)
+    assert live != "$LATEST"
+    config = lam.get_function_configuration(FunctionName=workers, Qualifier=live)
+    env = config["Environment"]["Variables"]
+    assert config["Handler"] == "app.main.handler"
+    assert env["PUBLIC_BASE_URL"] == deployed.world.health.url
+    assert env["QSTASH_CURRENT_SIGNING_KEY"] == services.current_key
+    assert env["DATABASE_URL"].startswith("postgresql://app:")
+    assert env["DATABASE_URL"].endswith(f"@{deployed.outputs['DatabaseEndpoint']}:5432/app?sslmode=require")
+    # The plan of the version is kept for rollback, and the migrations ran on the real database.
+    s3 = deployed.world.client("s3")
+    body = s3.get_object(Bucket=deployed.outputs["ArtifactsBucketName"], Key=plan_key(workers, live))["Body"].read()
+    assert load_plan(DEFAULT_PLAN_PATH).model_dump_json(indent=2).encode() == body
+    applied = {row[0] for row in db_conn.execute("SELECT name FROM schema_migrations")}
+    assert "0001_core.sql" in applied
+    # A pre-deploy snapshot of the instance the stack created.
+    snapshots = deployed.world.client("rds").describe_db_snapshots(
+        DBInstanceIdentifier=deployed.outputs["DatabaseInstanceId"]
+    )
+    assert any(
+        s["DBSnapshotIdentifier"].startswith(f"{deployed.world.plan.slug}-predeploy-") for s in snapshots["DBSnapshots"]
+    )
+    # The app secret holds the keys now (moto's Secrets Manager).
+    secret = deployed.world.client("secretsmanager").get_secret_value(SecretId=deployed.outputs["AppSecretArn"])
+    assert services.qstash.token in secret["SecretString"]
+    assert _schedules(services) == _expected_schedules(deployed)
+    out = deployed.world.output
+    for step in ("preflight", "stack", "snapshot", "migrate", "publish", "alias", "schedules", "verify"):
+        assert f"==> {step}:" in out
+    assert f"deployed: live = version {live}" in out
+    # No secret value is ever printed.
+    for value in (services.qstash.token, services.current_key, services.next_key, services.azure.api_key, DB_PASSWORD):
+        assert value not in out
+
+
+def test_a_failing_verify_puts_live_back_and_names_the_step(
+    deployed: Deployed, recorder: Recorder, services: Services
+) -> None:
+    assert deploy(ops_context(deployed, recorder), yes=True, dry_run=False) == 0
+    first = _live(deployed)
+    schedules_before = _schedules(services)
+
+    deployed.world.health.status = 503  # the new release's /health fails
+    ctx = ops_context(deployed, recorder, package=tiny_package("v2"))
+    with pytest.raises(StepFailedError) as failure:
+        deploy(ctx, yes=True, dry_run=False)
+
+    assert failure.value.step == "verify"
+    assert "health" in str(failure.value)
+    assert _live(deployed) == first
+    assert _schedules(services) == schedules_before
+    assert f"undo: live back to version {first}" in ctx.console.out.getvalue()
+
+
+def test_a_failing_migration_stops_before_the_release(deployed: Deployed, recorder: Recorder) -> None:
+    assert deploy(ops_context(deployed, recorder), yes=True, dry_run=False) == 0
+    first = _live(deployed)
+    recorder.fail_with = "relation already exists"
+    with pytest.raises(StepFailedError) as failure:
+        deploy(ops_context(deployed, recorder, package=tiny_package("v2")), yes=True, dry_run=False)
+    assert failure.value.step == "migrate"
+    assert "relation already exists" in str(failure.value)
+    assert _live(deployed) == first
+
+
+def test_the_cli_exits_non_zero_naming_the_step(
+    deployed: Deployed, recorder: Recorder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.cli import main
+    from ops.deploy import Hooks
+
+    deployed.world.health.status = 500
+    hooks = Hooks(package=tiny_package, migrate=recorder.migrate, sleep=lambda s: None, stack_poll_seconds=0)
+    monkeypatch.setattr("ops.aws.Clients.for_region", _with_cloudformation(deployed))
+    assert main(["deploy", "--yes"], hooks=hooks) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "deploy failed: step 'verify' failed" in last
+
+
+def _with_cloudformation(deployed: Deployed) -> Any:
+    from ops.aws import Clients
+
+    original = Clients.for_region
+
+    def build(region: str) -> Clients:
+        clients = original(region)
+        clients.cloudformation = deployed.cloudformation
+        return clients
+
+    return build
+
+
+def test_rollback_moves_live_to_the_previous_version_and_restores_its_schedules(
+    deployed: Deployed, recorder: Recorder, services: Services
+) -> None:
+    assert deploy(ops_context(deployed, recorder), yes=True, dry_run=False) == 0
+    first = _live(deployed)
+    assert deploy(ops_context(deployed, recorder, package=tiny_package("v2")), yes=True, dry_run=False) == 0
+    second = _live(deployed)
+    assert int(second) > int(first)
+    # Someone changed the schedules by hand after the second release.
+    client = QStash(services.qstash.token, retry=False, base_url=services.qstash.url)
+    for schedule_id in _schedules(services):
+        client.schedule.delete(schedule_id)
+
+    ctx = ops_context(deployed, recorder)
+    assert rollback(ctx, version=None, dry_run=False) == 0
+    assert _live(deployed) == first
+    assert _schedules(services) == _expected_schedules(deployed)
+    assert f"rolled back: live = version {first}" in ctx.console.out.getvalue()
+
+
+def test_rollback_to_a_named_version_and_dry_run(deployed: Deployed, recorder: Recorder) -> None:
+    for marker in ("v1", "v2", "v3"):
+        assert deploy(ops_context(deployed, recorder, package=tiny_package(marker)), yes=True, dry_run=False) == 0
+    third = _live(deployed)
+    target = str(int(third) - 2)
+
+    dry = ops_context(deployed, recorder)
+    assert rollback(dry, version=target, dry_run=True) == 0
+    assert _live(deployed) == third
+    assert f"would move live from {third} to {target}" in dry.console.out.getvalue()
+
+    assert rollback(ops_context(deployed, recorder), version=target, dry_run=False) == 0
+    assert _live(deployed) == target
+    with pytest.raises(StepFailedError, match=r"version 99 .* does not exist"):
+        rollback(ops_context(deployed, recorder), version="99", dry_run=False)
+
+
+def test_dry_run_changes_nothing(deployed: Deployed, recorder: Recorder, services: Services) -> None:
+    workers = deployed.outputs["WorkersFunctionName"]
+    lam = deployed.world.client("lambda")
+    versions_before = lam.list_versions_by_function(FunctionName=workers)["Versions"]
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=False, dry_run=True) == 0
+    assert lam.list_versions_by_function(FunctionName=workers)["Versions"] == versions_before
+    assert _schedules(services) == {}
+    assert recorder.overlays == []
+    out = ctx.console.out.getvalue()
+    assert "dry run: nothing was changed" in out
+    assert "+ " + next(iter(_expected_schedules(deployed))) in out
+
+
+def test_redeploy_changes_no_secret_and_no_schedule(deployed: Deployed, recorder: Recorder) -> None:
+    assert deploy(ops_context(deployed, recorder), yes=True, dry_run=False) == 0
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=True, dry_run=False) == 0
+    out = ctx.console.out.getvalue()
+    out = out[out.rindex("==> preflight") :]  # the second run only
+    assert "unchanged" in out  # the app secret
+    assert "\n" + " " * 10 + "+ " not in out  # no schedule created the second time
+
+
+def test_preflight_reports_each_problem_on_one_line(deployed: Deployed, recorder: Recorder) -> None:
+    world = deployed.world
+    for name in ("QSTASH_TOKEN", "QSTASH_NEXT_SIGNING_KEY"):
+        world.environ.pop(name)
+    world.environ["AWS_REGION"] = "eu-north-1" if world.plan.region != "eu-north-1" else "us-west-2"
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError) as failure:
+        deploy(ctx, yes=True, dry_run=False)
+    lines = [line for line in ctx.console.out.getvalue().splitlines() if "] preflight:" in line]
+    assert len(lines) == 3
+    assert any("QSTASH_TOKEN is not set" in line for line in lines)
+    assert any("QSTASH_NEXT_SIGNING_KEY is not set" in line for line in lines)
+    assert any(f"the plan deploys to {world.plan.region}" in line for line in lines)
+    assert failure.value.exit_code == 2
+    assert recorder.overlays == []
+
+
+def test_budget_and_alarms_exist_as_the_plan_says(deployed: Deployed) -> None:
+    plan = deployed.world.plan
+    budget = deployed.world.client("budgets").describe_budget(AccountId=ACCOUNT_ID, BudgetName=plan.budget.name)
+    assert float(budget["Budget"]["BudgetLimit"]["Amount"]) == pytest.approx(plan.budget.limit_usd)
+    alarms = deployed.world.client("cloudwatch").describe_alarms(AlarmNames=list(plan.alarm_names))["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(plan.alarm_names)

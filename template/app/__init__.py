@@ -1,0 +1,1 @@
+"""QStash-driven background workers: one ASGI app, one module per worker."""

@@ -1,0 +1,104 @@
+"""Runtime configuration, read from the environment only (secrets never live in files)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PLAN_PATH = Path(__file__).with_name("plan.json")
+
+# Every variable the service reads, with the one-line comment the env file example carries.
+# Kept beside the settings class so the two cannot drift (a test compares them).
+ENV_VARS: dict[str, str] = {
+    "APP_ENV": "development | test | production; production demands https URLs and real keys",
+    "PUBLIC_BASE_URL": "public base URL QStash calls (Lambda Function URL); signatures are checked against it",
+    "PLAN_PATH": "optional override of the plan file (default: app/plan.json)",
+    "DATABASE_URL": "PostgreSQL URL, e.g. postgresql://user:pass@host:5432/db?sslmode=require (secret)",
+    "DATABASE_POOL_MIN_SIZE": "connections kept open per process (Lambda: 1)",
+    "DATABASE_POOL_MAX_SIZE": "upper bound of connections per process",
+    "DATABASE_CONNECT_TIMEOUT_SECONDS": "connect timeout for PostgreSQL",
+    "REDIS_URL": "Redis/Valkey URL (rediss:// for TLS), used for delivery dedupe and caches (secret)",
+    "REDIS_TIMEOUT_SECONDS": "socket timeout for Redis commands",
+    "S3_BUCKET": "the S3 bucket the workers read and write (private, encrypted)",
+    "AWS_REGION": "AWS region of the bucket",
+    "S3_ENDPOINT_URL": "optional S3 endpoint override (local stand-ins only; empty on AWS)",
+    "QSTASH_URL": "QStash API base URL (EU default https://qstash.upstash.io; US region differs)",
+    "QSTASH_TOKEN": "QStash API token, for publishing notifications and syncing schedules (secret)",
+    "QSTASH_CURRENT_SIGNING_KEY": "QStash current signing key (secret)",
+    "QSTASH_NEXT_SIGNING_KEY": "QStash next signing key, accepted during key rotation (secret)",
+    "AZURE_AI_ENDPOINT": "Azure AI Foundry models endpoint, e.g. https://<resource>.services.ai.azure.com/models",
+    "AZURE_AI_API_KEY": "Azure AI key (secret)",
+    "AZURE_AI_TIMEOUT_SECONDS": "read timeout of one model call",
+    "AZURE_AI_MAX_RETRIES": "bounded retries of a model call on 408/429/5xx",
+    "HEALTH_TIMEOUT_SECONDS": "per-dependency timeout of GET /health",
+    "LOG_LEVEL": "logging level (INFO by default)",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    app_env: Literal["development", "test", "production"] = "production"
+    public_base_url: str
+    plan_path: Path = DEFAULT_PLAN_PATH
+
+    database_url: SecretStr
+    database_pool_min_size: int = Field(default=1, ge=0)
+    database_pool_max_size: int = Field(default=10, ge=1)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    redis_url: SecretStr
+    redis_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    s3_bucket: str
+    aws_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None
+
+    qstash_url: str = "https://qstash.upstash.io"
+    qstash_token: SecretStr = SecretStr("")
+    qstash_current_signing_key: SecretStr
+    qstash_next_signing_key: SecretStr
+
+    azure_ai_endpoint: str = ""
+    azure_ai_api_key: SecretStr = SecretStr("")
+    azure_ai_timeout_seconds: float = Field(default=60.0, gt=0)
+    azure_ai_max_retries: int = Field(default=2, ge=0, le=5)
+
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("public_base_url", "qstash_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("s3_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Settings:
+        # Signature checks bind to the public URL; a plain-http or missing key would make them meaningless.
+        if self.app_env == "production":
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("PUBLIC_BASE_URL must be https in production")
+            if not self.qstash_current_signing_key.get_secret_value():
+                raise ValueError("QSTASH_CURRENT_SIGNING_KEY is required")
+            if not self.qstash_next_signing_key.get_secret_value():
+                raise ValueError("QSTASH_NEXT_SIGNING_KEY is required")
+            if self.s3_endpoint_url is not None:
+                raise ValueError("S3_ENDPOINT_URL is for local stand-ins only")
+        return self
+
+    def route_url(self, route: str) -> str:
+        return f"{self.public_base_url}{route}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

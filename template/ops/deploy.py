@@ -1,0 +1,279 @@
+"""deploy: preflight, stack change set, snapshot, migrations, release, schedules, verify."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops.aws import Clients
+from ops.config import SECRET_VARS, TEMPLATE_PATH, OpsEnv, OpsPlan
+from ops.console import Console
+from ops.errors import PreflightError, VerifyFailedError
+from ops.release import Releaser, build_package, git_revision, invoke_task
+from ops.schedules import Schedules, current_plan, qstash_client, record_plan, recorded_plan, without_schedules
+from ops.stack import Stack, StackError
+from ops.steps import Run
+from ops.verify import Check, check_alarms, check_budget, check_health, check_latency, check_schedules, check_stack
+
+MIN_PYTHON = (3, 11)
+
+
+@dataclass
+class Hooks:
+    """Seams for what cannot run off AWS: tests replace them with local equivalents."""
+
+    confirm: Callable[[str], bool] = field(default=lambda prompt: input(prompt).strip().lower() in ("y", "yes"))
+    package: Callable[[], bytes] = field(default=build_package)
+    # Migrations run in the cron Lambda (inside the VPC) unless replaced.
+    migrate: Callable[[dict[str, str]], list[str]] | None = None
+    stack_poll_seconds: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Context:
+    plan: OpsPlan
+    env: OpsEnv
+    clients: Clients
+    console: Console
+    hooks: Hooks = field(default_factory=Hooks)
+    template_path: Path = TEMPLATE_PATH
+
+    def stack(self) -> Stack:
+        return Stack(
+            self.clients.cloudformation,
+            self.env.stack_name,
+            self.console,
+            poll_seconds=self.hooks.stack_poll_seconds,
+            sleep=self.hooks.sleep,
+        )
+
+    def releaser(self) -> Releaser:
+        return Releaser(self.clients.lambda_, self.clients.s3, self.console, sleep=self.hooks.sleep)
+
+    def schedules(self, public_base_url: str) -> Schedules:
+        token = self.env.values.get("QSTASH_TOKEN", "")
+        return Schedules(qstash_client(token, self.env.qstash_url), public_base_url, self.console)
+
+    def public_url(self, outputs: dict[str, str]) -> str:
+        return (self.env.public_base_url or outputs.get("FunctionUrl", "")).rstrip("/")
+
+
+def preflight(ctx: Context, *, needs_secrets: bool, tools: tuple[str, ...] = ()) -> str:
+    """Every problem on its own line before anything changes; returns the AWS account id."""
+    problems: list[str] = []
+    if sys.version_info < MIN_PYTHON:
+        problems.append(f"Python {'.'.join(map(str, MIN_PYTHON))}+ is required (found {sys.version.split()[0]})")
+    problems += [f"{tool} is not installed (needed to package the app)" for tool in tools if not shutil.which(tool)]
+    problems += ctx.env.problems(ctx.plan, needs_secrets=needs_secrets)
+    if not ctx.plan.region or not ctx.template_path.is_file():
+        problems.append(f"{ctx.template_path} is missing: run from the repository root")
+    account = ""
+    if ctx.env.region:
+        try:
+            identity = ctx.clients.sts.get_caller_identity()
+            account = str(identity["Account"])
+            ctx.console.detail(f"AWS identity {identity['Arn']} in {ctx.env.region}")
+        except (BotoCoreError, ClientError) as exc:
+            problems.append(f"AWS credentials do not work: {type(exc).__name__} (check AWS_PROFILE or the keys)")
+    if problems:
+        for problem in problems:
+            ctx.console.line(f"preflight: {problem}")
+        raise PreflightError(problems)
+    return account
+
+
+def database_url(clients: Clients, outputs: dict[str, str]) -> str:
+    secret = json.loads(clients.secretsmanager.get_secret_value(SecretId=outputs["DatabaseSecretArn"])["SecretString"])
+    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
+    return f"postgresql://{user}:{password}@{outputs['DatabaseEndpoint']}:5432/app?sslmode=require"
+
+
+def write_app_secret(ctx: Context, outputs: dict[str, str], *, dry_run: bool) -> str:
+    wanted = {name: ctx.env.values[name] for name in SECRET_VARS if name in ctx.env.values}
+    sm = ctx.clients.secretsmanager
+    try:
+        current = json.loads(sm.get_secret_value(SecretId=outputs["AppSecretArn"])["SecretString"])
+    except (ClientError, ValueError):
+        current = {}
+    if current == wanted:
+        return "unchanged"
+    if dry_run:
+        return f"would update {len(wanted)} value(s)"
+    sm.put_secret_value(SecretId=outputs["AppSecretArn"], SecretString=json.dumps(wanted, sort_keys=True))
+    return f"updated {len(wanted)} value(s)"
+
+
+def run_verify(ctx: Context, outputs: dict[str, str], account: str, *, status: str | None = None) -> list[Check]:
+    url = ctx.public_url(outputs)
+    checks = [
+        check_stack(status if status is not None else ctx.stack().status()),
+        check_health(url),
+        check_latency(url, ctx.plan.sla_latency_samples, ctx.plan.sla_p95_ms),
+        check_alarms(ctx.clients.cloudwatch, ctx.plan.alarm_names),
+        check_budget(ctx.clients.budgets, account, ctx.plan),
+        check_schedules(ctx.schedules(url), current_plan())
+        if ctx.env.values.get("QSTASH_TOKEN")
+        else Check("schedules", False, "QSTASH_TOKEN is not set: cannot read the schedules"),
+    ]
+    for check in checks:
+        ctx.console.detail(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    return checks
+
+
+def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
+    console = ctx.console
+    run = Run(console)
+    console.step("preflight", "tools, variables, AWS identity and region")
+    account = preflight(ctx, needs_secrets=True)
+    stack = ctx.stack()
+
+    def stack_step() -> str:
+        template = ctx.template_path.read_text(encoding="utf-8")
+        change_set = stack.create_change_set(template, f"deploy-{int(time.time())}")
+        console.detail(f"change set ({change_set.change_type}):")
+        for line in change_set.describe():
+            console.detail(f"  {line}")
+        if change_set.empty:
+            return str(stack.status())
+        if dry_run:
+            stack.delete_change_set(change_set.name)
+            return "dry run: change set not executed"
+        if not yes and not ctx.hooks.confirm("Apply these changes? [y/N] "):
+            stack.delete_change_set(change_set.name)
+            raise StackError("not confirmed: nothing was changed")
+        # CloudFormation undoes a failed update by itself; the waiter reports the rollback.
+        return stack.execute(change_set)
+
+    result = run.step("stack", f"change set for {ctx.env.stack_name}", stack_step)
+    console.detail(result)
+    if dry_run and stack.status() in (None, "REVIEW_IN_PROGRESS"):
+        console.line("dry run: the stack does not exist yet; nothing more to show")
+        return 0
+    outputs = stack.outputs()
+    public_url = ctx.public_url(outputs)
+    workers = outputs["WorkersFunctionName"]
+    releaser = ctx.releaser()
+    previous = releaser.live_version(workers)
+    plan = current_plan()
+    schedules = ctx.schedules(public_url)
+
+    if dry_run:
+        console.step("secrets", write_app_secret(ctx, outputs, dry_run=True))
+        console.step("release", f"would publish a new version of {workers} and move live from {previous}")
+        console.step("schedules", "changes that would be applied:")
+        schedules.sync(plan, dry_run=True)
+        console.line("dry run: nothing was changed")
+        return 0
+
+    secret = run.step(
+        "secrets", "app secret from the environment", lambda: write_app_secret(ctx, outputs, dry_run=False)
+    )
+    console.detail(secret)
+    overlay = {
+        **ctx.env.values,
+        "QSTASH_URL": ctx.env.qstash_url,
+        "PUBLIC_BASE_URL": public_url,
+    }
+    overlay["DATABASE_URL"] = run.step(
+        "database-url", "database credentials from the secret RDS manages", lambda: database_url(ctx.clients, outputs)
+    )
+    package = run.step("package", "app, migrations and dependencies (linux arm64)", ctx.hooks.package)
+    console.detail(f"{len(package) / 1_048_576:.1f} MB")
+
+    def snapshot() -> str:
+        identifier = f"{ctx.plan.slug}-predeploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        rds = ctx.clients.rds
+        # A deploy re-run within the same second finds its own snapshot: that one serves.
+        with contextlib.suppress(rds.exceptions.DBSnapshotAlreadyExistsFault):
+            rds.create_db_snapshot(DBSnapshotIdentifier=identifier, DBInstanceIdentifier=outputs["DatabaseInstanceId"])
+        waited = 0.0
+        while True:
+            status = ctx.clients.rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"][0]["Status"]
+            if status == "available":
+                return identifier
+            if waited > 3600:
+                raise RuntimeError(f"snapshot {identifier} still {status} after an hour")
+            console.line(f"    waiting: snapshot {identifier} {status}")
+            ctx.hooks.sleep(15)
+            waited += 15
+
+    snapshot_id = run.step("snapshot", f"database {outputs['DatabaseInstanceId']}", snapshot)
+    console.detail(f"snapshot {snapshot_id} (restore from it if a migration damaged data)")
+
+    def migrate() -> list[str]:
+        if ctx.hooks.migrate is not None:
+            return ctx.hooks.migrate(overlay)
+        cron = outputs["CronFunctionName"]
+        releaser.upload_code(cron, package, outputs.get("ArtifactsBucketName"))
+        releaser.set_environment(cron, overlay)
+        return list(invoke_task(ctx.clients.lambda_, cron, "migrate").get("applied", []))
+
+    applied = run.step("migrate", "migrations through the cron Lambda", migrate)
+    console.detail(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+
+    def publish() -> str:
+        digest = releaser.upload_code(workers, package, outputs.get("ArtifactsBucketName"))
+        releaser.set_environment(workers, overlay, handler="app.main.handler")
+        return releaser.publish(workers, f"{git_revision()} {digest[:12]}")
+
+    version = run.step("publish", f"new version of {workers}", publish)
+    console.detail(f"version {version} (live was {previous})")
+
+    def move_alias() -> None:
+        if previous == version:
+            console.detail(f"live already on {version}")
+            return
+        releaser.move_alias(workers, version, note=f"previous {previous}")
+        if previous is not None:
+            run.on_failure(f"live back to version {previous}", lambda: releaser.move_alias(workers, previous))
+        if outputs.get("ArtifactsBucketName"):
+            record_plan(ctx.clients.s3, outputs["ArtifactsBucketName"], workers, version, plan)
+
+    run.step("alias", f"live -> {version}", move_alias)
+
+    def sync() -> None:
+        before = recorded_plan(ctx.clients.s3, outputs["ArtifactsBucketName"], workers, previous) if previous else None
+        restore = before or without_schedules(plan)
+
+        def undo() -> None:
+            schedules.sync(restore, dry_run=False)
+
+        run.on_failure("QStash schedules as before", undo)
+        schedules.sync(plan, dry_run=False)
+
+    run.step("schedules", "QStash schedules from the plan", sync)
+
+    def verify() -> None:
+        failed = [c.name for c in run_verify(ctx, outputs, account) if not c.ok]
+        if failed:
+            raise VerifyFailedError(failed)
+
+    run.step("verify", f"the release through {public_url}", verify)
+    console.line(f"deployed: live = version {version}")
+    return 0
+
+
+def verify_only(ctx: Context) -> int:
+    console = ctx.console
+    console.step("preflight", "variables, AWS identity and region")
+    account = preflight(ctx, needs_secrets=False)
+    stack = ctx.stack()
+    status = stack.status()
+    outputs = stack.outputs() if status else {}
+    console.step("verify", f"{ctx.env.stack_name} against the plan")
+    checks = run_verify(ctx, outputs, account, status=status)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise VerifyFailedError(failed)
+    console.line(f"verified: {len(checks)} checks passed")
+    return 0

@@ -1,0 +1,326 @@
+"""Helpers for the ops tests: moto's view of the rendered stack, a /health stand-in, a moto-backed world.
+
+AWS is moto's server on 127.0.0.1 (the session's, reset before every test by conftest.clean_state);
+boto3 reaches it through AWS_ENDPOINT_URL, so the ops code runs unchanged. What moto cannot emulate
+(ElastiCache, Secrets Manager, alarms and Budgets inside CloudFormation; stack updates) is either created
+directly through its API here or tested with botocore's Stubber elsewhere.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+from ops.config import OpsEnv, OpsPlan
+from ops.console import Console
+from tests.helpers import Services
+
+REPO = Path(__file__).resolve().parent.parent
+STACK_TEMPLATE = REPO / "infra" / "stack.yaml"
+ACCOUNT_ID = "123456789012"  # moto's default account
+DB_USER = "app"
+DB_PASSWORD = "moto-only-password"  # a moto fixture value, never a real secret
+
+# What moto's CloudFormation cannot create: created through their own APIs, or left to cfn-lint.
+MOTO_UNSUPPORTED = {
+    "AWS::EC2::SecurityGroupEgress",
+    "AWS::ElastiCache::SubnetGroup",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::S3::BucketPolicy",
+    "AWS::SecretsManager::Secret",
+    "AWS::SNS::Subscription",
+    "AWS::SNS::TopicPolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Budgets::Budget",
+    "AWS::Lambda::Url",
+    "AWS::Lambda::Permission",
+}
+UNSUPPORTED_ATTRIBUTES = {("Database", "MasterUserSecret.SecretArn")}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short tags (!Ref, !GetAtt, !Sub ...) as their long JSON forms."""
+
+
+def _cfn_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            resource, _, attribute = str(value).partition(".")
+            value = [resource, attribute]
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: Path = STACK_TEMPLATE) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=CfnLoader)
+    return loaded
+
+
+def _references(node: Any, dropped: set[str]) -> bool:
+    if isinstance(node, dict):
+        if "Ref" in node and node["Ref"] in dropped:
+            return True
+        if "Fn::GetAtt" in node:
+            resource, attribute = node["Fn::GetAtt"]
+            if resource in dropped or (resource, attribute) in UNSUPPORTED_ATTRIBUTES:
+                return True
+        if "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            if any(f"${{{name}" in text for name in dropped) or "${Database.MasterUserSecret" in text:
+                return True
+        return any(_references(value, dropped) for value in node.values())
+    if isinstance(node, list):
+        return any(_references(item, dropped) for item in node)
+    return False
+
+
+def _replace(node: Any, dropped: set[str]) -> Any:
+    if isinstance(node, dict):
+        if {"Ref", "Fn::GetAtt", "Fn::Sub"} & set(node) and _references(node, dropped):
+            return "moto-placeholder"
+        return {key: _replace(value, dropped) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replace(item, dropped) for item in node]
+    return node
+
+
+def moto_template(template: dict[str, Any], literal_outputs: dict[str, str]) -> dict[str, Any]:
+    """The rendered stack restricted to what moto's CloudFormation creates; outputs of the rest are literals."""
+    resources = template["Resources"]
+    dropped = {name for name, res in resources.items() if res["Type"] in MOTO_UNSUPPORTED}
+    kept: dict[str, Any] = {}
+    for name, resource in resources.items():
+        if name in dropped:
+            continue
+        resource = _replace(resource, dropped)
+        depends = resource.get("DependsOn")
+        if depends is not None:
+            remaining = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in dropped]
+            if remaining:
+                resource["DependsOn"] = remaining
+            else:
+                del resource["DependsOn"]
+        kept[name] = resource
+    outputs = {
+        key: ({"Value": literal_outputs[key]} if key in literal_outputs else output)
+        for key, output in template["Outputs"].items()
+        if key in literal_outputs or not _references(output, dropped)
+    }
+    return {**template, "Resources": kept, "Outputs": outputs}
+
+
+@dataclass
+class HealthServer:
+    """A loopback stand-in for the Function URL's /health, whose answer a test can change."""
+
+    status: int = 200
+    calls: int = 0
+    url: str = ""
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+
+    def start(self) -> HealthServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.calls += 1
+                ok = owner.status == 200
+                body = json.dumps({"ok": ok, "checks": {"database": {"ok": ok}, "cache": {"ok": True}}}).encode()
+                self.send_response(owner.status if self.path == "/health" else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def tiny_package(marker: str = "v1") -> bytes:
+    """A small but real zip standing in for the packaged app (moto stores it; nothing invokes it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app/__init__.py", f"RELEASE = {marker!r}\n")
+    return buffer.getvalue()
+
+
+@dataclass
+class OpsWorld:
+    """One test's AWS (moto) and QStash (stand-in) world, and how to build the ops objects against it."""
+
+    services: Services
+    plan: OpsPlan
+    environ: dict[str, str]
+    health: HealthServer
+    out: io.StringIO = field(default_factory=io.StringIO)
+
+    def client(self, name: str) -> Any:
+        region = "us-east-1" if name == "budgets" else self.plan.region
+        return boto3.client(name, region_name=region)  # type: ignore[call-overload]
+
+    def env(self) -> OpsEnv:
+        return OpsEnv.from_environ(self.plan, self.environ)
+
+    def console(self) -> Console:
+        return Console(out=self.out)
+
+    @property
+    def output(self) -> str:
+        return self.out.getvalue()
+
+
+class ChangeSetlessCloudFormation:
+    """moto's CloudFormation, except change sets on an existing stack, which moto cannot compute.
+
+    Those three calls answer "no changes" in the service's own shape; the change-set paths themselves are
+    tested against the real service model with botocore's Stubber (test_ops_stack.py).
+    """
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.change_sets: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def create_change_set(self, **kwargs: Any) -> dict[str, Any]:
+        self.change_sets.append(kwargs["ChangeSetName"])
+        return {"Id": f"arn:aws:cloudformation:::changeSet/{kwargs['ChangeSetName']}", "StackId": "moto"}
+
+    def describe_change_set(self, **kwargs: Any) -> dict[str, Any]:
+        reason = "The submitted information didn't contain changes."
+        return {"Status": "FAILED", "StatusReason": reason, "Changes": []}
+
+    def delete_change_set(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class Deployed:
+    """A stack created on moto from the rendered template, plus what moto's CloudFormation skips."""
+
+    world: OpsWorld
+    outputs: dict[str, str]
+    cloudformation: ChangeSetlessCloudFormation
+
+
+def create_moto_stack(world: OpsWorld, tmp_path: Path) -> Deployed:
+    plan = world.plan
+    sm = world.client("secretsmanager")
+    db_secret = sm.create_secret(
+        Name=f"rds!{plan.slug}-db", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD})
+    )["ARN"]
+    app_secret = sm.create_secret(Name=f"{plan.slug}/app", SecretString=json.dumps({"bootstrap": "true"}))["ARN"]
+    literals = {
+        "DatabaseSecretArn": db_secret,
+        "AppSecretArn": app_secret,
+        "FunctionUrl": world.health.url,
+        "BudgetName": plan.budget.name,
+    }
+    template = moto_template(load_template(), literals)
+    # moto's CloudFormation has no AWS::Lambda::Alias: the release step creates `live` when it is missing.
+    template["Resources"].pop("LiveAlias")
+    cfn = world.client("cloudformation")
+    cfn.create_stack(StackName=plan.stack_name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=plan.stack_name)["Stacks"][0]["Outputs"]
+    }
+    # Alarms and the budget, as the template declares them (moto's CloudFormation skips both).
+    cloudwatch = world.client("cloudwatch")
+    for name in plan.alarm_names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+            AlarmActions=[outputs["AlertsTopicArn"]],
+        )
+    world.client("budgets").create_budget(
+        AccountId=ACCOUNT_ID,
+        Budget={
+            "BudgetName": plan.budget.name,
+            "BudgetLimit": {"Amount": str(plan.budget.limit_usd), "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        },
+        NotificationsWithSubscribers=[
+            {
+                "Notification": {
+                    "NotificationType": kind,
+                    "ComparisonOperator": "GREATER_THAN",
+                    "Threshold": float(pct),
+                    "ThresholdType": "PERCENTAGE",
+                },
+                "Subscribers": [{"SubscriptionType": "SNS", "Address": outputs["AlertsTopicArn"]}],
+            }
+            for kind in ("ACTUAL", "FORECASTED")
+            for pct in plan.budget.thresholds
+        ],
+    )
+    (tmp_path / "stack.json").write_text(json.dumps(template), encoding="utf-8")
+    return Deployed(world=world, outputs=outputs, cloudformation=ChangeSetlessCloudFormation(cfn))
+
+
+@dataclass
+class Recorder:
+    """Migrations run locally against the session's PostgreSQL (on AWS they run in the cron Lambda)."""
+
+    database_url: str
+    fail_with: str | None = None
+    overlays: list[dict[str, str]] = field(default_factory=list)
+
+    def migrate(self, overlay: dict[str, str]) -> list[str]:
+        from app.migrate import apply_migrations
+
+        self.overlays.append(overlay)
+        if self.fail_with:
+            raise RuntimeError(self.fail_with)
+        return apply_migrations(self.database_url)
+
+
+def ops_context(deployed: Deployed, recorder: Recorder, *, package: bytes | None = None, confirm: bool = True) -> Any:
+    from ops.aws import Clients
+    from ops.deploy import Context, Hooks
+
+    world = deployed.world
+    clients = Clients.for_region(world.plan.region)
+    clients.cloudformation = deployed.cloudformation
+    hooks = Hooks(
+        confirm=lambda prompt: confirm,
+        package=lambda: package or tiny_package(),
+        migrate=recorder.migrate,
+        stack_poll_seconds=0.0,
+        sleep=lambda seconds: None,
+    )
+    return Context(world.plan, world.env(), clients, world.console(), hooks, template_path=STACK_TEMPLATE)
