@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
+# The whole product offline: renders the reference beta and runs a real job through its local stack.
 demo: $(STAMP)
-	$(BIN)/betagen estimate
+	$(BIN)/betagen demo
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 The plan engine lives beside this template in src/generator and needs only pydantic and PyYAML, which
 copier's own environment has. Copier runs this hook while prompting (with partial answers) and once per
-rendered file: the prompt phase is skipped and plans are cached per set of answers.
+rendered file: only the render phase computes anything, and plans are cached per set of answers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from generator.render_context import answers_from_context, template_context  # n
 
 class PlanContext(ContextHook):
     def hook(self, context: dict[str, Any]) -> None:
-        if str(context.get("_copier_phase")) == "prompt":
+        # Only while rendering files: while prompting, the answers are partial, and copier's prompts may
+        # run where its phase reads "undefined".
+        if str(context.get("_copier_phase")) != "render":
             return
         try:
             extra = template_context(answers_from_context(context))

@@ -14,14 +14,27 @@ from jinja2 import Environment, pass_context  # noqa: E402
 from jinja2.ext import Extension  # noqa: E402
 
 from generator import formatting, markdown  # noqa: E402
-from generator.answers import check_answer, slugify  # noqa: E402
+from generator.answers import (  # noqa: E402
+    Answers,
+    check_answer,
+    slugify,
+)
 from generator.catalog import load_catalog  # noqa: E402
-from generator.render_context import answers_from_context, budget_error  # noqa: E402
+from generator.render_context import answers_from_context, budget_cost, budget_error  # noqa: E402
 
 
 @pass_context
 def _budget_error(context: Any, budget: str) -> str:
     return budget_error(answers_from_context(context), budget)
+
+
+@pass_context
+def _budget_cost(context: Any, budget: str) -> str:
+    return budget_cost(answers_from_context(context), budget)
+
+
+def _default(field: str) -> Any:
+    return Answers.model_fields[field].get_default(call_default_factory=True)
 
 
 class BetagenExtension(Extension):
@@ -45,6 +58,8 @@ class BetagenExtension(Extension):
         )
         environment.globals.update(
             betagen_budget_error=_budget_error,
+            betagen_cost=_budget_cost,
+            betagen_default=_default,
             betagen_regions=load_catalog().regions,
             catalog=load_catalog(),
         )

@@ -16,7 +16,13 @@ from copier import run_copy
 from generator.answers import WORKERS, Answers
 from generator.formatting import money_range
 from generator.plan import build_plan
-from generator.project import check_examples, template_root
+from generator.project import (
+    EXAMPLE_COMMIT,
+    EXAMPLE_SRC_PATH,
+    check_examples,
+    record_template_origin,
+    template_root,
+)
 
 ROOT = template_root()
 COPIER = str(Path(sys.executable).with_name("copier"))
@@ -186,8 +192,9 @@ def test_over_budget_stops_with_the_overrun_and_writes_nothing(tmp_path: Path) -
         text=True,
         check=False,
     )
+    # A default budget is checked while rendering: copier prints our line, not a traceback.
     assert done.returncode != 0
-    assert "exceeds the aws_budget of $300.00" in done.stderr
+    assert "exceeds the aws_budget of $300.00" in done.stderr and "Traceback" not in done.stderr
     assert not dest.exists()
     done = subprocess.run(
         [BETAGEN, "new", str(dest), "--defaults", "--set", "users=5000", "--set", "aws_budget=100"],
@@ -263,6 +270,21 @@ def test_betagen_new_bad_answer_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "aws_region: 'mars-1' is not supported" in done.stderr and not dest.exists()
+
+
+def test_defaults_render_is_the_reference_example(tmp_path: Path) -> None:
+    """`copier copy --trust --defaults` writes examples/reference/, but for the answers file's origin lines."""
+    dest = tmp_path / "x"
+    subprocess.run(
+        [COPIER, "copy", "-q", "--trust", "--defaults", "--vcs-ref", "HEAD", str(ROOT), str(dest)],
+        check=True,
+        capture_output=True,
+    )
+    record_template_origin(dest, src_path=EXAMPLE_SRC_PATH, commit=EXAMPLE_COMMIT)
+    example = ROOT / "examples" / "reference"
+    assert [p.relative_to(dest) for p in files(dest)] == [p.relative_to(example) for p in files(example)]
+    for path in files(dest):
+        assert path.read_bytes() == (example / path.relative_to(dest)).read_bytes(), path
 
 
 def test_examples_are_up_to_date() -> None:

@@ -290,6 +290,27 @@ def examples(
         sys.stdout.write(f"rendered {target}\n")
 
 
+@app.command()
+def demo(
+    keep: Annotated[
+        Path | None,
+        Opt("--keep", help="Render into this new folder and keep it (default: a temporary folder).", metavar="DIR"),
+    ] = None,
+) -> None:
+    """Run the whole product locally, offline: render the reference beta, run a real job through it.
+
+    Renders the reference answers, starts the rendered repo's local stack on 127.0.0.1 (PostgreSQL,
+    Redis, moto S3, QStash and Azure AI stand-ins, the app under uvicorn), sends a signed video job
+    through the qstash SDK, a duplicate, one cron tick of each other worker, prints what happened and
+    the budget, then stops everything. Exits non-zero if any step fails.
+    """
+    from generator.demo import run_demo
+
+    code = run_demo(keep)
+    if code:
+        raise typer.Exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr, never a traceback."""
     try:

@@ -21,7 +21,7 @@ import yaml
 
 from generator.errors import UserError
 from generator.plan import Plan
-from generator.render_context import plan_for
+from generator.render_context import answers_from_context, plan_for
 
 EXAMPLE_COMMIT = "example"
 EXAMPLE_SRC_PATH = "../.."
@@ -109,7 +109,7 @@ def new_project(
             unsafe=True,  # our own template: its context hook and extensions are trusted explicitly
             quiet=quiet,
         )
-        chosen = {k: v for k, v in worker.answers.combined.items() if not str(k).startswith("_")}
+        chosen = answers_from_context(worker.answers.combined)
     record_template_origin(dest, src_path=str(root), commit=_describe(root))
     return plan or checked_plan(chosen)
 

@@ -46,6 +46,17 @@ def budget_error(raw_answers: Mapping[str, Any], budget: str) -> str:
     return ""
 
 
+def budget_cost(raw_answers: Mapping[str, Any], budget: str) -> str:
+    """'$low-$high a month' for one budget of these answers ('' while they are invalid)."""
+    from generator.formatting import money_range
+
+    try:
+        total = getattr(plan_for(raw_answers).totals, budget)
+    except AnswerError:
+        return ""
+    return f"{money_range(total.low, total.high)} a month"
+
+
 def template_context(raw_answers: Mapping[str, Any]) -> dict[str, Any]:
     """What the templates get besides the answers: the plan and what is rendered from it."""
     return _cached(parse_answers(raw_answers).model_dump_json())[1]

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from devstack.ports import free_port, wait_for_port
+from devstack.processes import die_with_parent
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -51,21 +52,37 @@ class AppProcess:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # Where the server's own output goes (None: discarded). `make dev` passes None to show it.
+    log_path: Path | None = None
+    quiet: bool = True
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> AppProcess:
+        output: Any = subprocess.DEVNULL if self.quiet else None
+        if self.log_path is not None:
+            output = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=PROJECT_DIR,
             env={**os.environ, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
+            preexec_fn=die_with_parent(),
         )
         wait_for_port(self.port, timeout=30)
         return self
+
+    def stop(self) -> None:
+        """SIGTERM: uvicorn finishes in-flight requests and closes its port."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def kill(self) -> None:
         """SIGKILL: no cleanup runs, like a crashed or timed-out Lambda."""

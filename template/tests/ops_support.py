@@ -91,25 +91,33 @@ def _references(node: Any, dropped: set[str]) -> bool:
     return False
 
 
-def _replace(node: Any, dropped: set[str]) -> Any:
+def _replace(node: Any, dropped: set[str], literals: dict[tuple[str, str], str]) -> Any:
     if isinstance(node, dict):
+        if "Fn::GetAtt" in node and tuple(node["Fn::GetAtt"]) in literals:
+            return literals[tuple(node["Fn::GetAtt"])]  # type: ignore[index]
         if {"Ref", "Fn::GetAtt", "Fn::Sub"} & set(node) and _references(node, dropped):
             return "moto-placeholder"
-        return {key: _replace(value, dropped) for key, value in node.items()}
+        return {key: _replace(value, dropped, literals) for key, value in node.items()}
     if isinstance(node, list):
-        return [_replace(item, dropped) for item in node]
+        return [_replace(item, dropped, literals) for item in node]
     return node
 
 
-def moto_template(template: dict[str, Any], literal_outputs: dict[str, str]) -> dict[str, Any]:
-    """The rendered stack restricted to what moto's CloudFormation creates; outputs of the rest are literals."""
+def moto_template(
+    template: dict[str, Any],
+    literal_outputs: dict[str, str],
+    literal_attributes: dict[tuple[str, str], str] | None = None,
+) -> dict[str, Any]:
+    """The rendered stack restricted to what moto's CloudFormation creates; outputs of the rest are literals,
+    and so are the attributes moto cannot give (`literal_attributes`, e.g. the database secret's ARN)."""
     resources = template["Resources"]
     dropped = {name for name, res in resources.items() if res["Type"] in MOTO_UNSUPPORTED}
+    literals = literal_attributes or {}
     kept: dict[str, Any] = {}
     for name, resource in resources.items():
         if name in dropped:
             continue
-        resource = _replace(resource, dropped)
+        resource = _replace(resource, dropped, literals)
         depends = resource.get("DependsOn")
         if depends is not None:
             remaining = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in dropped]
@@ -244,7 +252,8 @@ def create_moto_stack(world: OpsWorld, tmp_path: Path) -> Deployed:
         "FunctionUrl": world.health.url,
         "BudgetName": plan.budget.name,
     }
-    template = moto_template(load_template(), literals)
+    # The secret RDS would create for the instance: the functions' DATABASE_SECRET_ARN names this one.
+    template = moto_template(load_template(), literals, {("Database", "MasterUserSecret.SecretArn"): db_secret})
     # moto's CloudFormation has no AWS::Lambda::Alias: the release step creates `live` when it is missing.
     template["Resources"].pop("LiveAlias")
     cfn = world.client("cloudformation")

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from devstack.ports import free_port, wait_for_port
+from devstack.processes import die_with_parent
 
 
 @dataclass
@@ -24,6 +25,7 @@ class MotoProcess:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),
         )
         wait_for_port(self.port, timeout=30)
         return self

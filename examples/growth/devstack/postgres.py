@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.ports import free_port
+from devstack.processes import die_with_parent
 
 _SYSTEM_USER = "embedded_postgres"
 
@@ -90,6 +92,7 @@ def start_postgres(base_dir: Path | None = None, database: str = "app") -> Postg
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent(signal.SIGKILL),
         **run_as,  # type: ignore[call-overload]
     )
     port = free_port()
@@ -115,6 +118,8 @@ def start_postgres(base_dir: Path | None = None, database: str = "app") -> Postg
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(base / "postgres.log", "wb"),  # noqa: SIM115 - lives as long as the server
+        # SIGINT is PostgreSQL's fast shutdown: it closes its port at once when we die.
+        preexec_fn=die_with_parent(signal.SIGINT),
         **run_as,  # type: ignore[call-overload]
     )
     admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"

@@ -6,6 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from devstack.ports import free_port, wait_for_port
+from devstack.processes import die_with_parent
 
 
 @dataclass
@@ -44,6 +45,7 @@ def start_redis() -> RedisServer:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),
     )
     wait_for_port(port)
     return RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, process=process)

@@ -18,6 +18,7 @@ ENV_VARS: dict[str, str] = {
     "PUBLIC_BASE_URL": "public base URL QStash calls (Lambda Function URL); signatures are checked against it",
     "PLAN_PATH": "optional override of the plan file (default: app/plan.json)",
     "DATABASE_URL": "PostgreSQL URL, e.g. postgresql://user:pass@host:5432/db?sslmode=require (secret)",
+    "DATABASE_SECRET_ARN": "secret RDS manages: its user and password override DATABASE_URL's (on AWS; empty locally)",
     "DATABASE_POOL_MIN_SIZE": "connections kept open per process (Lambda: 1)",
     "DATABASE_POOL_MAX_SIZE": "upper bound of connections per process",
     "DATABASE_CONNECT_TIMEOUT_SECONDS": "connect timeout for PostgreSQL",
@@ -46,7 +47,9 @@ class Settings(BaseSettings):
     public_base_url: str
     plan_path: Path = DEFAULT_PLAN_PATH
 
+    # On AWS the stack sets a DATABASE_URL without user or password, and the secret's replace them.
     database_url: SecretStr
+    database_secret_arn: str = ""
     database_pool_min_size: int = Field(default=1, ge=0)
     database_pool_max_size: int = Field(default=10, ge=1)
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -92,10 +91,14 @@ def preflight(ctx: Context, *, needs_secrets: bool, tools: tuple[str, ...] = ())
     return account
 
 
-def database_url(clients: Clients, outputs: dict[str, str]) -> str:
-    secret = json.loads(clients.secretsmanager.get_secret_value(SecretId=outputs["DatabaseSecretArn"])["SecretString"])
-    user, password = quote(secret["username"], safe=""), quote(secret["password"], safe="")
-    return f"postgresql://{user}:{password}@{outputs['DatabaseEndpoint']}:5432/app?sslmode=require"
+def database_secret(clients: Clients, outputs: dict[str, str]) -> str:
+    """The secret RDS manages exists; its value is never read here (the functions read it when they log in)."""
+    described = clients.secretsmanager.describe_secret(SecretId=outputs["DatabaseSecretArn"])
+    if not described.get("RotationEnabled"):
+        return f"{described['Name']}: rotation is off"
+    days = described.get("RotationRules", {}).get("AutomaticallyAfterDays")
+    every = f"every {days} days" if days else "on a schedule"
+    return f"{described['Name']}: rotated {every}; the functions follow it without a deploy"
 
 
 def write_app_secret(ctx: Context, outputs: dict[str, str], *, dry_run: bool) -> str:
@@ -184,8 +187,10 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
         "QSTASH_URL": ctx.env.qstash_url,
         "PUBLIC_BASE_URL": public_url,
     }
-    overlay["DATABASE_URL"] = run.step(
-        "database-url", "database credentials from the secret RDS manages", lambda: database_url(ctx.clients, outputs)
+    # No database password here: a published version freezes its environment, and RDS rotates the password.
+    # The stack gives both functions DATABASE_URL (no credentials) and DATABASE_SECRET_ARN instead.
+    console.detail(
+        run.step("database", "the secret RDS manages for the database", lambda: database_secret(ctx.clients, outputs))
     )
     package = run.step("package", "app, migrations and dependencies (linux arm64)", ctx.hooks.package)
     console.detail(f"{len(package) / 1_048_576:.1f} MB")

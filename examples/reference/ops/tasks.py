@@ -14,9 +14,13 @@ logger = logging.getLogger(__name__)
 
 
 def migrate() -> dict[str, Any]:
+    from app.db_credentials import DatabaseCredentials
     from app.migrate import apply_migrations
 
-    applied = apply_migrations(os.environ["DATABASE_URL"])
+    # The same path as the workers: the stack's DATABASE_URL (no password) with the user and password of
+    # the secret RDS manages, read now (so a rotation since the last deploy does not matter).
+    credentials = DatabaseCredentials(os.environ["DATABASE_URL"], os.environ.get("DATABASE_SECRET_ARN", ""))
+    applied = credentials.connect(apply_migrations)
     return {"ok": True, "applied": applied}
 
 

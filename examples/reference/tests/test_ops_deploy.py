@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from qstash import QStash
 
 from app.plan import load_plan
@@ -55,8 +56,17 @@ def test_deploy_publishes_a_version_moves_live_and_syncs_schedules(
     assert config["Handler"] == "app.main.handler"
     assert env["PUBLIC_BASE_URL"] == deployed.world.health.url
     assert env["QSTASH_CURRENT_SIGNING_KEY"] == services.current_key
-    assert env["DATABASE_URL"].startswith("postgresql://app:")
-    assert env["DATABASE_URL"].endswith(f"@{deployed.outputs['DatabaseEndpoint']}:5432/app?sslmode=require")
+    # No database password in the version: the stack points it at the secret RDS manages and rotates.
+    assert env["DATABASE_SECRET_ARN"] == deployed.outputs["DatabaseSecretArn"]
+    conninfo = conninfo_to_dict(env["DATABASE_URL"])
+    assert (conninfo["host"], conninfo["dbname"]) == (deployed.outputs["DatabaseEndpoint"], "app")
+    assert not {"user", "password"} & set(conninfo)
+    assert not any(DB_PASSWORD in value for value in env.values())
+    # Nor does the migration step hand one to the cron Lambda (it reads the same secret itself).
+    assert recorder.overlays
+    assert all("DATABASE_URL" not in overlay for overlay in recorder.overlays)
+    cron = lam.get_function_configuration(FunctionName=deployed.outputs["CronFunctionName"])
+    assert cron["Environment"]["Variables"]["DATABASE_SECRET_ARN"] == deployed.outputs["DatabaseSecretArn"]
     # The plan of the version is kept for rollback, and the migrations ran on the real database.
     s3 = deployed.world.client("s3")
     body = s3.get_object(Bucket=deployed.outputs["ArtifactsBucketName"], Key=plan_key(workers, live))["Body"].read()
@@ -75,7 +85,7 @@ def test_deploy_publishes_a_version_moves_live_and_syncs_schedules(
     assert services.qstash.token in secret["SecretString"]
     assert _schedules(services) == _expected_schedules(deployed)
     out = deployed.world.output
-    for step in ("preflight", "stack", "snapshot", "migrate", "publish", "alias", "schedules", "verify"):
+    for step in ("preflight", "stack", "database", "snapshot", "migrate", "publish", "alias", "schedules", "verify"):
         assert f"==> {step}:" in out
     assert f"deployed: live = version {live}" in out
     # No secret value is ever printed.

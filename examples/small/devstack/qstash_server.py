@@ -1,19 +1,55 @@
-"""Loopback stand-in for the QStash REST API: enough of `/v2/publish` and `/v2/schedules` for the real
-`qstash` SDK (pointed here through `base_url`) to publish messages and manage schedules.
+"""Loopback stand-in for QStash: enough of `/v2/publish` and `/v2/schedules` for the real `qstash` SDK
+(pointed here through `base_url`) to publish messages and manage schedules (what
+`scripts/sync_schedules.py` uses: create or overwrite by id, list, get, delete), and, when it is given a
+signing key, a delivery loop that behaves like QStash towards the destination:
 
-It records what was published instead of delivering it. Publishing honours `Upstash-Deduplication-Id`
-the way QStash does (same id, same message id, `deduplicated: true`).
+- each delivery is a POST (or `Upstash-Method`) of the raw body with `Upstash-Signature` (signed by
+  `devstack.qstash_signer`, sub = destination URL), `Upstash-Message-Id`, `Upstash-Retried` and the
+  `Upstash-Forward-*` headers of the publish, unprefixed;
+- 2xx is done; 489 with `Upstash-NonRetryable-Error: true` gives up at once (dead letter); any other
+  answer, a refused connection or a timeout is retried up to `Upstash-Retries` (default 3) times after
+  min(86400, e^(2.5 n)) seconds for the n-th retry (12 s, 2 min 28 s, 30 min, 6 h), multiplied by
+  `backoff_scale` so tests and demos do not wait minutes;
+- once a message gives up, its `Upstash-Failure-Callback` URL gets QStash's failure-callback body
+  (itself a signed message with the same retry rules).
+
+Without a signing key it only records publishes (the unit tests' mode). It delivers to loopback hosts
+only: a remote destination is an immediate failed attempt, so nothing ever leaves the machine.
+Publishing honours `Upstash-Deduplication-Id` the way QStash does (same id, same message id,
+`deduplicated: true`). A development stand-in, not QStash: no topics, queues, flow control or DLQ API.
 """
 
 from __future__ import annotations
 
+import base64
+import heapq
+import itertools
+import math
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
+
+import httpx
 
 from devstack.http_standin import JsonHandler, LoopbackServer
+from devstack.qstash_signer import sign
+
+DEFAULT_RETRIES = 3
+MAX_BACKOFF_SECONDS = 86400
+NON_RETRYABLE_STATUS = 489
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Not a QStash API: the stand-in's own view of one message (state and attempts), for `devstack.send`.
+MESSAGE_STATUS_PATH = "/devstack/messages/"
+
+
+def backoff_seconds(retry: int, scale: float = 1.0) -> float:
+    """QStash's default backoff before the `retry`-th retry (1-based): min(86400, e^(2.5 n)) seconds."""
+    return min(MAX_BACKOFF_SECONDS, math.exp(2.5 * retry)) * scale
 
 
 @dataclass
@@ -24,29 +60,316 @@ class PublishedMessage:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt and the destination's answer (`status` None: no HTTP answer at all)."""
+
+    message_id: str
+    url: str
+    retried: int
+    status: int | None
+    response: str
+    at: float
+    non_retryable: bool = False
+
+
+@dataclass
+class Message:
+    """A message the stand-in delivers: its retry budget, its attempts so far and where it ended."""
+
+    message_id: str
+    url: str
+    body: bytes
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    max_retries: int = DEFAULT_RETRIES
+    failure_callback: str | None = None
+    schedule_id: str | None = None
+    timeout_seconds: float = 30.0
+    retried: int = 0
+    state: str = "pending"  # pending | delivered | failed
+    attempts: list[Attempt] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def settled(self) -> bool:
+        return self.state != "pending"
+
+
 class QStashStandIn(LoopbackServer):
-    def __init__(self, token: str) -> None:
+    def __init__(
+        self,
+        token: str,
+        *,
+        signing_key: str | None = None,
+        backoff_scale: float = 1.0,
+        delivery_workers: int = 8,
+        on_attempt: Callable[[Attempt], None] | None = None,
+    ) -> None:
         super().__init__(_Handler)
         self.token = token
+        self.signing_key = signing_key
+        self.backoff_scale = backoff_scale
+        self.on_attempt = on_attempt
         self.published: list[PublishedMessage] = []
         self.schedules: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, Message] = {}
+        self.attempts: list[Attempt] = []
+        self.dead_letters: list[Message] = []
         self._dedupe: dict[str, str] = {}
         self._clock = 0
         self.lock = threading.Lock()
+        self._changed = threading.Condition(self.lock)
+        self._queue: list[tuple[float, int, str]] = []
+        self._sequence = itertools.count()
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(max_workers=delivery_workers, thread_name_prefix="qstash-delivery")
+        self._http = httpx.Client(follow_redirects=False)
+        self._dispatcher = threading.Thread(target=self._dispatch, name="qstash-dispatcher", daemon=True)
+
+    @property
+    def delivers(self) -> bool:
+        return self.signing_key is not None
+
+    def start(self) -> QStashStandIn:
+        super().start()
+        if self.delivers:
+            self._dispatcher.start()
+        return self
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        super().stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._dispatcher.is_alive():
+            self._dispatcher.join(5)
+        self._http.close()
 
     def reset(self) -> None:
         with self.lock:
             self.published.clear()
             self.schedules.clear()
             self._dedupe.clear()
+            self.messages.clear()
+            self.attempts.clear()
+            self.dead_letters.clear()
+            self._queue.clear()
 
     def tick(self) -> int:
         self._clock += 1
         return self._clock
 
+    # -- delivery -------------------------------------------------------------------------------------
+
+    def enqueue(self, message: Message, delay_seconds: float = 0.0) -> str:
+        """Accepts a message for delivery (what a publish or a schedule tick does)."""
+        with self._changed:
+            self.messages[message.message_id] = message
+            self._schedule(message.message_id, delay_seconds)
+        return message.message_id
+
+    def trigger_schedule(self, schedule_id: str) -> str:
+        """One tick of a schedule now, as QStash's cron would fire it; returns the new message id."""
+        with self.lock:
+            schedule = dict(self.schedules[schedule_id])
+        body = schedule.get("body") or ""
+        return self.enqueue(
+            Message(
+                message_id=_new_message_id(),
+                url=str(schedule["destination"]),
+                body=body.encode(),
+                method=str(schedule.get("method") or "POST"),
+                headers=dict(schedule.get("forwardHeaders") or {}),
+                max_retries=int(schedule.get("retries", DEFAULT_RETRIES)),
+                failure_callback=schedule.get("failureCallback"),
+                schedule_id=schedule_id,
+                timeout_seconds=float(schedule.get("timeout") or 30),
+            )
+        )
+
+    def deliver_again(self, message_id: str) -> Attempt:
+        """Sends a settled message once more with the same id: QStash's at-least-once duplicate."""
+        with self.lock:
+            message = self.messages[message_id]
+        return self._attempt(message, message.retried)
+
+    def wait_for(self, message_id: str, timeout: float = 30.0) -> Message:
+        """Blocks until the message is delivered or given up on."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                message = self.messages.get(message_id)
+                if message is not None and message.settled:
+                    return message
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"message {message_id} not settled after {timeout} s")
+                self._changed.wait(remaining)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Blocks until every accepted message (failure callbacks included) is settled."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while any(not m.settled for m in self.messages.values()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"messages still pending after {timeout} s")
+                self._changed.wait(remaining)
+
+    def _schedule(self, message_id: str, delay_seconds: float) -> None:
+        heapq.heappush(self._queue, (time.monotonic() + delay_seconds, next(self._sequence), message_id))
+        self._changed.notify_all()
+
+    def _dispatch(self) -> None:
+        with self._changed:
+            while not self._stopping:
+                if not self._queue:
+                    self._changed.wait()
+                    continue
+                due, _, message_id = self._queue[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+                message = self.messages.get(message_id)
+                if message is not None:
+                    try:
+                        self._pool.submit(self._run, message)
+                    except RuntimeError:  # pool shut down while stopping
+                        return
+
+    def _run(self, message: Message) -> None:
+        attempt = self._attempt(message, message.retried)
+        with self._changed:
+            if _succeeded(attempt):
+                message.state = "delivered"
+            elif attempt.non_retryable:
+                self._give_up(message, attempt)
+            elif message.retried < message.max_retries:
+                message.retried += 1
+                self._schedule(message.message_id, backoff_seconds(message.retried, self.backoff_scale))
+            else:
+                self._give_up(message, attempt)
+            self._changed.notify_all()
+
+    def _give_up(self, message: Message, last: Attempt) -> None:
+        """Called with the lock held: dead-letters the message and queues its failure callback."""
+        message.state = "failed"
+        self.dead_letters.append(message)
+        if not message.failure_callback:
+            return
+        callback = Message(
+            message_id=_new_message_id(),
+            url=message.failure_callback,
+            body=_json_bytes(failure_callback_body(message, last)),
+            headers={"Content-Type": "application/json"},
+            max_retries=message.max_retries,
+        )
+        self.messages[callback.message_id] = callback
+        self._schedule(callback.message_id, 0.0)
+
+    def _attempt(self, message: Message, retried: int) -> Attempt:
+        assert self.signing_key is not None, "delivery needs a signing key"
+        headers = {
+            **message.headers,
+            "Upstash-Signature": sign(message.body, message.url, self.signing_key),
+            "Upstash-Message-Id": message.message_id,
+            "Upstash-Retried": str(retried),
+        }
+        if message.schedule_id:
+            headers["Upstash-Schedule-Id"] = message.schedule_id
+        status: int | None
+        non_retryable = False
+        host = urlsplit(message.url).hostname or ""
+        if host not in LOOPBACK_HOSTS:
+            status, text = None, f"not delivered: the stand-in delivers to loopback hosts only, not {host!r}"
+        else:
+            try:
+                response = self._http.request(
+                    message.method,
+                    message.url,
+                    content=message.body,
+                    headers=headers,
+                    timeout=message.timeout_seconds,
+                )
+                status, text = response.status_code, response.text[:2000]
+                non_retryable = (
+                    status == NON_RETRYABLE_STATUS and response.headers.get("upstash-nonretryable-error") == "true"
+                )
+            except httpx.HTTPError as exc:
+                status, text = None, f"{type(exc).__name__}: {exc}"
+        attempt = Attempt(message.message_id, message.url, retried, status, text, time.time(), non_retryable)
+        with self.lock:
+            message.attempts.append(attempt)
+            self.attempts.append(attempt)
+        if self.on_attempt is not None:
+            self.on_attempt(attempt)
+        return attempt
+
+
+def _succeeded(attempt: Attempt) -> bool:
+    return attempt.status is not None and 200 <= attempt.status < 300
+
+
+def _new_message_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def _json_bytes(payload: Any) -> bytes:
+    import json
+
+    return json.dumps(payload).encode()
+
+
+def failure_callback_body(message: Message, last: Attempt) -> dict[str, Any]:
+    """The body QStash posts to the failure-callback URL; `body` and `sourceBody` are base64."""
+    return {
+        "status": last.status or 0,
+        "header": {},
+        "body": base64.b64encode(last.response.encode()).decode(),
+        "retried": message.retried,
+        "maxRetries": message.max_retries,
+        "dlqId": f"{int(message.created_at * 1000)}-0",
+        "sourceMessageId": message.message_id,
+        "topicName": "",
+        "endpointName": "",
+        "url": message.url,
+        "method": message.method,
+        "sourceHeader": {k: [v] for k, v in message.headers.items()},
+        "sourceBody": base64.b64encode(message.body).decode(),
+        "notBefore": str(int(message.created_at)),
+        "createdAt": str(int(message.created_at)),
+        "scheduleId": message.schedule_id or "",
+        "callerIP": "127.0.0.1",
+    }
+
 
 def _upstash_headers(headers: Any, prefix: str) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower().startswith(prefix)}
+
+
+def _forwarded(headers: Any) -> dict[str, str]:
+    """What the destination receives besides QStash's own headers: the content type and Forward-* ones."""
+    out = {"Content-Type": headers.get("Content-Type") or "application/json"}
+    prefix = "upstash-forward-"
+    for name, value in headers.items():
+        if name.lower().startswith(prefix):
+            out[name[len(prefix) :]] = value
+    return out
+
+
+def _duration(value: str | None) -> float | None:
+    """`10s`, `5m`, `2h`, `1d` or plain seconds, as Upstash-Delay and Upstash-Timeout take them."""
+    if not value:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value = value.strip()
+    if value[-1] in units:
+        return float(value[:-1]) * units[value[-1]]
+    return float(value)
 
 
 class _Handler(JsonHandler):
@@ -75,6 +398,9 @@ class _Handler(JsonHandler):
         if not self._authorised():
             return
         standin = self.standin
+        if self.path.startswith(MESSAGE_STATUS_PATH):
+            self._message_status(self.path.removeprefix(MESSAGE_STATUS_PATH))
+            return
         with standin.lock:
             if self.path == "/v2/schedules":
                 self.send_json(200, list(standin.schedules.values()))
@@ -97,12 +423,13 @@ class _Handler(JsonHandler):
 
     def _publish(self, destination: str, body: bytes) -> None:
         standin = self.standin
-        dedupe_id = self.headers.get("Upstash-Deduplication-Id")
+        headers = self.headers
+        dedupe_id = headers.get("Upstash-Deduplication-Id")
         with standin.lock:
             if dedupe_id and dedupe_id in standin._dedupe:
                 self.send_json(201, {"messageId": standin._dedupe[dedupe_id], "deduplicated": True})
                 return
-            message_id = f"msg_{uuid.uuid4().hex}"
+            message_id = _new_message_id()
             if dedupe_id:
                 standin._dedupe[dedupe_id] = message_id
             standin.published.append(
@@ -110,10 +437,45 @@ class _Handler(JsonHandler):
                     message_id=message_id,
                     destination=destination,
                     body=body,
-                    headers=_upstash_headers(self.headers, "upstash-"),
+                    headers=_upstash_headers(headers, "upstash-"),
                 )
             )
+        if standin.delivers:
+            standin.enqueue(
+                Message(
+                    message_id=message_id,
+                    url=destination,
+                    body=body,
+                    method=headers.get("Upstash-Method") or "POST",
+                    headers=_forwarded(headers),
+                    max_retries=int(headers.get("Upstash-Retries") or DEFAULT_RETRIES),
+                    failure_callback=headers.get("Upstash-Failure-Callback"),
+                    timeout_seconds=_duration(headers.get("Upstash-Timeout")) or 30.0,
+                ),
+                delay_seconds=_duration(headers.get("Upstash-Delay")) or 0.0,
+            )
         self.send_json(201, {"messageId": message_id})
+
+    def _message_status(self, message_id: str) -> None:
+        with self.standin.lock:
+            message = self.standin.messages.get(message_id)
+            if message is None:
+                self.send_json(404, {"error": "message not found"})
+                return
+            self.send_json(
+                200,
+                {
+                    "messageId": message.message_id,
+                    "url": message.url,
+                    "state": message.state,
+                    "retried": message.retried,
+                    "maxRetries": message.max_retries,
+                    "attempts": [
+                        {"retried": a.retried, "status": a.status, "response": a.response[:500]}
+                        for a in message.attempts
+                    ],
+                },
+            )
 
     def _create_schedule(self, destination: str, body: bytes) -> None:
         standin = self.standin
@@ -126,11 +488,12 @@ class _Handler(JsonHandler):
                 "cron": headers.get("Upstash-Cron", ""),
                 "createdAt": standin.tick(),
                 "method": headers.get("Upstash-Method", "POST"),
-                "retries": int(headers.get("Upstash-Retries", "3")),
+                "retries": int(headers.get("Upstash-Retries", str(DEFAULT_RETRIES))),
                 "timeout": _seconds(headers.get("Upstash-Timeout")),
                 "failureCallback": headers.get("Upstash-Failure-Callback"),
                 "body": body.decode() if body else None,
                 "isPaused": False,
+                "forwardHeaders": _forwarded(headers),
             }
         self.send_json(200, {"scheduleId": schedule_id})
 
