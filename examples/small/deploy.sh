@@ -28,32 +28,7 @@ for arg in "$@"; do
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
-
-die() {
-  echo "deploy.sh: $*" >&2
-  exit 2
-}
-
-PYTHON="${PYTHON:-}"
-if [[ -z "$PYTHON" ]]; then
-  if [[ -x .venv/bin/python ]]; then
-    PYTHON=.venv/bin/python
-  elif command -v python3 >/dev/null 2>&1; then
-    PYTHON=python3
-  else
-    die "python3 not found (install Python 3.11+ or run 'make install')"
-  fi
-fi
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11+ is required ($PYTHON)"
-"$PYTHON" -c 'import boto3, qstash' 2>/dev/null || die "dependencies missing: run 'make install' first"
-
-env_file="${ENV_FILE:-.env.production.local}"
-if [[ -f "$env_file" ]]; then
-  # Export every variable of the env file to the ops package (values are never echoed).
-  set -a
-  # shellcheck disable=SC1090
-  source "$env_file"
-  set +a
-fi
-
-exec "$PYTHON" -m ops deploy "$@"
+SCRIPT_NAME=deploy.sh
+# shellcheck source=ops/run.sh
+source ops/run.sh
+run_ops deploy "$@"
