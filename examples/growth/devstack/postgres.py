@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.ports import free_port
-from devstack.processes import die_with_parent
+from devstack.processes import die_with_parent, stop_process
 
 _SYSTEM_USER = "embedded_postgres"
 
@@ -30,14 +30,8 @@ class PostgresServer:
     owns_dir: bool = True
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            # SIGINT is PostgreSQL's "fast shutdown": aborts sessions, exits quickly and cleanly.
-            self.process.send_signal(2)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        # SIGINT is PostgreSQL's "fast shutdown": aborts sessions, exits quickly and cleanly.
+        stop_process(self.process, signal.SIGINT)
         if self.owns_dir:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 

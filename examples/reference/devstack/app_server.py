@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from devstack.ports import free_port, wait_for_port
-from devstack.processes import die_with_parent
+from devstack.processes import die_with_parent, stop_process
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -77,12 +77,8 @@ class AppProcess:
 
     def stop(self) -> None:
         """SIGTERM: uvicorn finishes in-flight requests and closes its port."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            stop_process(self.process)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup runs, like a crashed or timed-out Lambda."""

@@ -8,8 +8,10 @@ the signal follows the thread that forked, not the process.
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -29,3 +31,15 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, number, 0, 0, 0)
 
     return arm
+
+
+def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Ask a child to exit with `sig`; kill it if it has not within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

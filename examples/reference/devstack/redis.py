@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from devstack.ports import free_port, wait_for_port
-from devstack.processes import die_with_parent
+from devstack.processes import die_with_parent, stop_process
 
 
 @dataclass
@@ -16,13 +16,7 @@ class RedisServer:
     process: subprocess.Popen[bytes] = field(repr=False)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process, timeout=5)
 
 
 def start_redis() -> RedisServer:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from devstack.ports import free_port, wait_for_port
-from devstack.processes import die_with_parent
+from devstack.processes import die_with_parent, stop_process
 
 
 @dataclass
@@ -31,6 +31,5 @@ class MotoProcess:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
