@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import filecmp
+import os
 import shutil
 import tempfile
 import warnings
@@ -26,8 +27,9 @@ from generator.render_context import answers_from_context, plan_for
 EXAMPLE_COMMIT = "example"
 EXAMPLE_SRC_PATH = "../.."
 ANSWERS_FILE = ".copier-answers.yml"
-# What copier needs from this repository to render: the rest (tests, examples, history) is not cloned.
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "src/generator")
+# What copier needs from this repository to render in this process: the rest (tests, examples, history)
+# is not cloned, and the hooks import the plan engine this process has already loaded (src/generator).
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
 
 
 class RenderError(UserError):
@@ -97,33 +99,43 @@ def new_project(
         raise RenderError(f"{dest} exists and is not empty: choose a new folder, or use `betagen update {dest}`")
     root = src or template_root()
     plan = checked_plan(answers) if defaults else None
-    from copier import run_copy
+    from generator.copier_worker import NewProjectWorker
 
     with tempfile.TemporaryDirectory(prefix="betagen-template-") as tmp, _copier_errors():
-        snapshot = _snapshot(root, Path(tmp))
-        worker = run_copy(
-            str(snapshot),
-            str(dest),
+        snapshot = template_snapshot(root, Path(tmp))
+        with NewProjectWorker(
+            src_path=str(snapshot),
+            dst_path=dest,
             data=dict(answers),
             defaults=defaults,
             unsafe=True,  # our own template: its context hook and extensions are trusted explicitly
             quiet=quiet,
-        )
+        ) as worker:
+            worker.run_copy()
         chosen = answers_from_context(worker.answers.combined)
     record_template_origin(dest, src_path=str(root), commit=_describe(root))
     return plan or checked_plan(chosen)
 
 
-def _snapshot(root: Path, into: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+def template_snapshot(root: Path, into: Path) -> Path:
+    """What copier needs of the template, in INTO: a plain folder, so copier reads it without cloning."""
     for part in TEMPLATE_PARTS:
         source, target = root / part, into / part
         if source.is_dir():
-            shutil.copytree(source, target, ignore=ignore)
+            # Bytecode would be rendered from template/; the hooks' bytecode spares compiling them again.
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc") if part == "template" else None
+            shutil.copytree(source, target, ignore=ignore, copy_function=_link_or_copy)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+            _link_or_copy(source, target)
     return into
+
+
+def _link_or_copy(source: str | Path, target: str | Path) -> None:
+    """A hard link where the file system allows one (copier only reads the snapshot), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _describe(root: Path) -> str | None:
