@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 from copier import run_copy
 from copier._main import Worker
 from copier.errors import UserMessageError
+from plumbum import local
 
-from generator.compiled_templates import cache_dir, template_fingerprint
+from generator.compiled_templates import ENGINE, cache_dir, template_fingerprint
 from generator.copier_worker import NewProjectWorker
 from generator.project import template_root, template_snapshot
 
@@ -52,11 +54,10 @@ def new_project_render(template: Path, dest: Path, **answers: Any) -> Path:
 
 
 def tree(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file's bytes and permission bits, by relative path."""
+    """Every file's bytes and permission bits, and every folder, by relative path."""
     return {
-        str(p.relative_to(root)): (p.read_bytes(), stat.S_IMODE(p.stat().st_mode))
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"<folder>", stat.S_IMODE(p.stat().st_mode))
         for p in sorted(root.rglob("*"))
-        if p.is_file()
     }
 
 
@@ -119,16 +120,78 @@ def test_over_budget_in_an_existing_empty_folder_writes_nothing(template: Path, 
     assert list(dest.iterdir()) == []
 
 
-def test_git_is_asked_once_about_file_modes(template: Path, tmp_path: Path, cache: Path) -> None:
+def test_git_is_asked_once_about_file_modes_where_copier_asks_per_file(
+    template: Path, tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "git-calls.log"
+    shim = tmp_path / "bin" / "git"  # the real git, logging its arguments
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{shutil.which("git")}" "$@"\n')
+    shim.chmod(0o755)
+    path = f"{shim.parent}{os.pathsep}{os.environ['PATH']}"
+    monkeypatch.setenv("PATH", path)
+
+    def file_mode_questions() -> int:
+        asked = log.read_text().splitlines().count("config --type=bool --get core.fileMode")
+        log.unlink()
+        return asked
+
+    with local.env(PATH=path):  # copier runs git through plumbum, which keeps its own copy of PATH
+        theirs = tmp_path / "copier"
+        run_copy(str(template), str(theirs), defaults=True, unsafe=True, quiet=True)
+        assert file_mode_questions() == sum(p.is_file() for p in theirs.rglob("*")) > 60
+        new_project_render(template, tmp_path / "ours")
+        assert file_mode_questions() == 1
+
+
+def test_the_file_mode_answer_is_gits_inside_and_outside_a_repository(
+    template: Path, tmp_path: Path, cache: Path
+) -> None:
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "config", "core.fileMode", "false"], check=True)
-    outside, inside = tmp_path / "outside", repo / "inside"
-    for dest, ignores_modes in ((outside, False), (inside, True)):
+    for dest, ignores_modes in ((tmp_path / "outside", False), (repo / "inside", True)):
         with NewProjectWorker(src_path=str(template), dst_path=dest, defaults=True, unsafe=True, quiet=True) as worker:
             worker.run_copy()
             assert worker._index_ignores_file_mode is ignores_modes
         assert os.access(dest / "deploy.sh", os.X_OK)
+
+
+def test_the_fingerprint_follows_the_engine_the_hooks_and_copier_yml(template: Path, tmp_path: Path) -> None:
+    # Jinja runs a filter on a constant while compiling, and compiles a filter call by its signature: a
+    # change to the plan engine's code must not reuse code compiled before it.
+    engine = tmp_path / "engine"
+    shutil.copytree(ENGINE, engine, ignore=shutil.ignore_patterns("__pycache__"))
+    before = template_fingerprint(template, engine)
+    assert template_fingerprint(template, engine) == before
+    formatting = engine / "formatting.py"
+    formatting.write_text(formatting.read_text() + "\n# changed\n")
+    assert template_fingerprint(template, engine) != before
+    changed = tmp_path / "changed"
+    shutil.copytree(template, changed, copy_function=shutil.copy2)
+    assert template_fingerprint(changed, ENGINE) == template_fingerprint(template, ENGINE)
+    for edited in (changed / "copier.yml", changed / "hooks" / "extensions.py"):
+        edited.write_text(edited.read_text() + "\n# changed\n")
+        assert template_fingerprint(changed, ENGINE) != template_fingerprint(template, ENGINE)
+
+
+def test_the_snapshot_folders_are_writable_so_removing_it_never_touches_the_checkout(tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    (root / "template" / "locked").mkdir(parents=True)
+    (root / "hooks").mkdir()
+    (root / "copier.yml").write_text("name:\n  default: x\n")
+    kept = root / "template" / "locked" / "file.txt"
+    kept.write_text("kept\n")
+    kept.chmod(0o644)
+    (root / "template" / "locked").chmod(0o555)
+    try:
+        snapshot = template_snapshot(root, tmp_path / "snapshot")
+        for folder, _, _ in os.walk(snapshot):
+            assert os.stat(folder).st_mode & stat.S_IWUSR, folder
+        shutil.rmtree(snapshot)
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o644 and kept.read_text() == "kept\n"
+    finally:
+        (root / "template" / "locked").chmod(0o755)
 
 
 def test_templated_names_with_yield_tags_render_as_with_copier(tmp_path: Path, cache: Path) -> None:

@@ -12,7 +12,9 @@ is gone (see copier_worker): the docs' template files, and the strings copier re
   a new entry.
 
 Both are keyed by a fingerprint of everything else that shapes compilation: copier.yml (its Jinja
-options and extensions), the hooks, and the versions of copier, Jinja and Python.
+options and extensions), the hooks, the plan engine whose functions the filters are (Jinja runs a filter
+applied to a constant while compiling, and compiles a call by the filter's signature), and the versions
+of Python, copier, Jinja and the Jinja extensions' packages.
 
 The cache lives in `$XDG_CACHE_HOME/betagen/jinja` (default `~/.cache/betagen/jinja`). It is best
 effort: an unwritable or damaged cache only means compiling again.
@@ -26,26 +28,46 @@ import marshal
 import os
 import sys
 import tempfile
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import CodeType
 
 from jinja2.bccache import Bucket, FileSystemBytecodeCache
 
+# Packages whose code runs while Jinja compiles a template: filters applied to constants run then, and a
+# filter's signature decides what the compiled code passes it.
+COMPILING_PACKAGES = ("copier", "jinja2", "jinja2-ansible-filters", "copier-template-extensions")
+# The plan engine, whose functions the template's filters are.
+ENGINE = Path(__file__).resolve().parent
+
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "betagen" / "jinja"
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG spec: a relative path is invalid and is ignored.
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "betagen" / "jinja"
 
 
-def template_fingerprint(template_root: Path) -> str:
+def template_fingerprint(template_root: Path, engine: Path = ENGINE) -> str:
     """What, besides a template's own source, decides what it compiles to."""
-    digest = hashlib.sha256()
-    digest.update(f"copier {version('copier')}, jinja {version('jinja2')}, python {sys.version}".encode())
-    for path in [template_root / "copier.yml", *sorted((template_root / "hooks").glob("*.py"))]:
+    digest = hashlib.sha256(f"python {sys.version}".encode())
+    for package in COMPILING_PACKAGES:
+        digest.update(f"\0{package} {_version(package)}".encode())
+    config = [template_root / name for name in ("copier.yml", "copier.yaml")]
+    for path in [*config, *_files(template_root / "hooks"), *_files(engine)]:
         if path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            digest.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "absent"
 
 
 class CompiledTemplates(FileSystemBytecodeCache):

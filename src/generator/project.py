@@ -11,6 +11,7 @@ import difflib
 import filecmp
 import os
 import shutil
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -119,6 +120,7 @@ def new_project(
 
 def template_snapshot(root: Path, into: Path) -> Path:
     """What copier needs of the template, in INTO: a plain folder, so copier reads it without cloning."""
+    into.mkdir(parents=True, exist_ok=True)
     for part in TEMPLATE_PARTS:
         source, target = root / part, into / part
         if source.is_dir():
@@ -127,6 +129,12 @@ def template_snapshot(root: Path, into: Path) -> Path:
             shutil.copytree(source, target, ignore=ignore, copy_function=_link_or_copy)
         else:
             _link_or_copy(source, target)
+    # Copied folders keep their modes. A read-only one would make removing the snapshot fail, and the
+    # clean-up's fallback chmods the file, which is the checkout's own file through the hard link.
+    for folder, _, _ in os.walk(into):
+        mode = os.stat(folder).st_mode
+        if mode & stat.S_IRWXU != stat.S_IRWXU:
+            os.chmod(folder, mode | stat.S_IRWXU)
     return into
 
 
