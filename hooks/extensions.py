@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 from typing import Any
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
+from jinja2 import Environment, pass_context
+from jinja2.ext import Extension
 
-from jinja2 import Environment, pass_context  # noqa: E402
-from jinja2.ext import Extension  # noqa: E402
-
-from generator import formatting, markdown  # noqa: E402
-from generator.answers import (  # noqa: E402
-    Answers,
-    check_answer,
-    slugify,
+# This template version's own plan engine (hooks/engine.py), never whichever copy sys.path finds first.
+ENGINE = runpy.run_path(str(Path(__file__).with_name("engine.py")))["load"]()
+formatting, markdown = ENGINE.module("formatting"), ENGINE.module("markdown")
+answers, render_context = ENGINE.module("answers"), ENGINE.module("render_context")
+Answers, check_answer, slugify = answers.Answers, answers.check_answer, answers.slugify
+load_catalog, load_rules = ENGINE.module("catalog").load_catalog, ENGINE.module("rules").load_rules
+answers_from_context, budget_cost, budget_error = (
+    render_context.answers_from_context,
+    render_context.budget_cost,
+    render_context.budget_error,
 )
-from generator.catalog import load_catalog  # noqa: E402
-from generator.render_context import answers_from_context, budget_cost, budget_error  # noqa: E402
 
 
 @pass_context
@@ -29,8 +28,18 @@ def _budget_error(context: Any, budget: str) -> str:
 
 
 @pass_context
+def _default_budget_is_over(context: Any, field: str) -> bool:
+    return bool(render_context.default_budget_is_over(answers_from_context(context), field))
+
+
+@pass_context
 def _budget_cost(context: Any, budget: str) -> str:
     return budget_cost(answers_from_context(context), budget)
+
+
+def _models(use: str) -> list[str]:
+    """The models an answer for `use` may name (generally available or not yet retired, fit for the use)."""
+    return load_catalog().available_models(load_rules().model_uses[use].needs)
 
 
 def _default(field: str) -> Any:
@@ -40,6 +49,9 @@ def _default(field: str) -> Any:
 class BetagenExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
+        # Compiled template files kept between renders (Jinja's public bytecode cache; see the module).
+        cache = runpy.run_path(str(Path(__file__).with_name("compiled_templates.py")))["compiled_templates"]
+        environment.bytecode_cache = cache(ENGINE.digest)
         environment.filters.update(
             betagen_check=lambda value, field: check_answer(field, value),
             betagen_slug=slugify,
@@ -60,6 +72,8 @@ class BetagenExtension(Extension):
             betagen_budget_error=_budget_error,
             betagen_cost=_budget_cost,
             betagen_default=_default,
+            betagen_default_budget_is_over=_default_budget_is_over,
             betagen_regions=load_catalog().regions,
+            betagen_models=_models,
             catalog=load_catalog(),
         )

@@ -1,11 +1,14 @@
-"""Answers: defaults reproduce the reference; every invalid value names its field and what is allowed."""
+"""Answers: defaults reproduce the reference (with generally available models where the reference's are
+retired); every invalid value names its field and what is allowed."""
 
 from __future__ import annotations
 
 import pytest
 
-from generator.answers import WORKERS, Answers, check_answer, parse_answers, slugify
+from generator.answers import ALLOW_RETIRED_MODELS, WORKERS, Answers, check_answer, parse_answers, slugify
+from generator.catalog import load_catalog
 from generator.errors import AnswerError
+from generator.rules import load_rules
 
 
 def test_defaults_are_the_reference_scenario() -> None:
@@ -13,11 +16,45 @@ def test_defaults_are_the_reference_scenario() -> None:
     assert (answers.users, answers.aws_region, answers.aws_budget, answers.ai_budget) == (50, "us-east-1", 300, 1000)
     assert answers.workers == WORKERS
     assert (answers.trends_model, answers.video_model, answers.alerts_model) == (
-        "DeepSeek-V3",
+        "DeepSeek-V3.2",
         "Phi-4-multimodal-instruct",
-        "DeepSeek-R1",
+        "DeepSeek-V3.2",
     )
     assert answers.cache_engine == "valkey"
+
+
+def test_default_models_are_generally_available() -> None:
+    catalog = load_catalog()
+    for use in load_rules().model_uses:
+        assert catalog.models[Answers().model_for(use)].lifecycle.stage == "generally-available", use
+
+
+@pytest.mark.parametrize(
+    ("field", "model", "successor"),
+    [("alerts_model", "DeepSeek-R1", "DeepSeek-V4-Pro"), ("trends_model", "DeepSeek-V3", "DeepSeek-V4-Flash")],
+)
+def test_a_retired_model_is_refused_naming_its_successor(field: str, model: str, successor: str) -> None:
+    lifecycle = load_catalog().models[model].lifecycle
+    assert lifecycle.retired
+    with pytest.raises(AnswerError) as caught:
+        parse_answers({field: model})
+    message = str(caught.value)
+    assert caught.value.field == field and "\n" not in message
+    assert f"'{model}' was retired" in message and successor in message
+    if lifecycle.retired_on:
+        assert lifecycle.retired_on in message
+    # What is allowed instead: available models only, never a retired one.
+    allowed = message.split("(allowed: ")[1].rstrip(")").split(", ")
+    assert "DeepSeek-V3.2" in allowed and model not in allowed
+    assert not any(load_catalog().models[m].lifecycle.retired for m in allowed)
+
+
+def test_the_reference_models_are_accepted_only_to_price_the_reference() -> None:
+    refs = {f"{use}_model": spec.reference for use, spec in load_rules().model_uses.items()}
+    answers = Answers.model_validate(refs, context={ALLOW_RETIRED_MODELS: True})
+    assert answers.alerts_model == "DeepSeek-R1"
+    with pytest.raises(AnswerError):
+        parse_answers(refs)
 
 
 @pytest.mark.parametrize(

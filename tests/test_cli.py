@@ -36,9 +36,8 @@ def test_reference_table_shows_every_line_and_fits() -> None:
         "NAT gateway",
         "Secrets Manager",
         "CloudWatch",
-        "DeepSeek-V3",
+        "DeepSeek-V3.2",
         "Phi-4-multimodal-instruct",
-        "DeepSeek-R1",
         "fits",
     ):
         assert text in result.output, text
@@ -71,6 +70,7 @@ def test_markdown_is_a_table() -> None:
         (["--usage", "nonsense"], "usage"),
         (["--usage", "storage_gb_per_user=-3"], "usage.storage_gb_per_user"),
         (["--workers", "video_processing,mining"], "workers"),
+        (["--alerts-model", "DeepSeek-R1"], "alerts_model"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_field(
@@ -93,6 +93,12 @@ def test_malformed_answers_file_exits_2(
     answers.write_text(content)
     code, _, err = run_main(["estimate", "--answers", str(answers)], capsys)
     assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_a_retired_model_is_refused_naming_its_successor(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(["estimate", "--alerts-model", "DeepSeek-R1"], capsys)
+    assert (code, out) == (2, "")
+    assert "retired on 2026-08-13" in err and "DeepSeek-V4-Pro" in err and "allowed: DeepSeek-V3.2" in err
 
 
 def test_missing_answers_file_and_unknown_option_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,3 +163,18 @@ def test_real_subprocess_without_copier_or_boto3() -> None:
         check=False,
     )
     assert console.returncode == 0 and "db.t4g.small" in console.stdout
+
+
+def test_update_help_documents_the_dry_run_and_the_conflict_exit_code() -> None:
+    result = runner.invoke(app, ["update", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "--dry-run" in text and "--vcs-ref" in text and "the exit code is 4" in text
+
+
+def test_update_of_a_folder_copier_did_not_render_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["update", str(tmp_path), "--dry-run"], capsys)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and "has no .copier-answers.yml" in err and "Traceback" not in err

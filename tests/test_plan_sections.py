@@ -55,6 +55,12 @@ def test_reference_corrections(reference_plan: Plan) -> None:
     assert "vercel_elasticache" in found and "non-commercial" in found["vercel_hobby"].reason
     # DeepSeek-V3 at ~$34 is right at the reference's volume, so it is not listed.
     assert "deepseek_v3" not in found
+    # The reference's claims are priced on the models it chose: R1 at a quarter of the volume is ~$10 (holds).
+    assert "deepseek_r1" not in found
+    # Its retired models are listed with their retirement and the model this plan uses instead.
+    assert "2026-08-13" in found["model_alerts"].reason and "DeepSeek-V4-Pro" in found["model_alerts"].reason
+    assert "This plan uses DeepSeek-V3.2" in found["model_trends"].reason
+    assert "model_video" not in found  # Phi-4-multimodal-instruct is generally available
 
 
 def test_a_claim_that_holds_in_a_region_is_not_reported_there() -> None:
@@ -73,6 +79,6 @@ def test_over_budget_names_the_overrun_and_a_change_that_fits() -> None:
 
 
 def test_ai_overrun_suggests_a_cheaper_model_first() -> None:
-    plan = build_plan(Answers(users=500, ai_budget=300))
+    plan = build_plan(Answers(users=500, ai_budget=150))
     assert plan.advice is not None and plan.advice.change_answers is not None
     assert "trends_model" in plan.advice.change_answers

@@ -22,7 +22,7 @@ answers_strategy = st.builds(
     ai_budget=st.floats(0, 200_000, allow_nan=False),
     workers=st.sets(st.sampled_from(WORKERS), min_size=1).map(tuple),
     cache_engine=st.sampled_from(["valkey", "redis"]),
-    trends_model=st.sampled_from(["DeepSeek-V3", "DeepSeek-V3.2", "Phi-4", "Phi-4-mini-instruct", "DeepSeek-R1"]),
+    trends_model=st.sampled_from(load_catalog().available_models(("text",))),
 )
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

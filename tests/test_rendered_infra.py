@@ -1,5 +1,6 @@
-"""The rendered infrastructure and operations: CloudFormation that cfn-lint accepts and whose every size,
-threshold and schedule is the plan's; shellcheck-clean scripts that print their usage."""
+"""The rendered infrastructure and operations: CloudFormation that cfn-lint and the project's provider rules
+(infra/policies/) accept and whose every size, threshold, schedule and parameter default is the plan's;
+shellcheck-clean scripts that print their usage."""
 
 from __future__ import annotations
 
@@ -79,9 +80,42 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 def test_cfn_lint_finds_nothing(rendered: tuple[Path, Plan]) -> None:
     root, _ = rendered
     assert CFN_LINT, "cfn-lint is in the test extra"
-    done = subprocess.run([CFN_LINT, str(root / "infra/stack.yaml")], capture_output=True, text=True, check=False)
+    policies = root / "infra/policies"
+    assert sorted(policies.glob("*.py")), "the provider rules are rendered"
+    # As `make lint-infra` runs it; `--` ends --append-rules, which takes several values.
+    command = [CFN_LINT, "--append-rules", str(policies), "--", str(root / "infra/stack.yaml")]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     # cfn-lint's exit code is a bit mask: 2 errors, 4 warnings, 8 informational. We accept none.
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "infra/policies" in (root / "Makefile").read_text()  # and `make lint` (CI) runs them too
+
+
+def test_every_parameter_has_the_plans_default(rendered: tuple[Path, Plan]) -> None:
+    """The four parameters the deploy sets (the interface with the ops package); a plain create needs none."""
+    root, plan = rendered
+    template = _template(root)
+    s = plan.sizing
+    params = template["Parameters"]
+    assert set(params) == {
+        "ReservedConcurrency",
+        "DatabaseDeletionProtection",
+        "DatabaseEngineVersion",
+        "CacheEngineVersion",
+    }
+    assert all("Default" in p for p in params.values())
+    assert params["ReservedConcurrency"]["Type"] == "Number"
+    assert params["ReservedConcurrency"]["MinValue"] == 0
+    assert params["ReservedConcurrency"]["Default"] == s.workers_lambda.reserved_concurrency > 0
+    protection = params["DatabaseDeletionProtection"]
+    assert protection["Type"] == "String" and protection["AllowedValues"] == ["true", "false"]
+    assert protection["Default"] == "true"
+    assert params["DatabaseEngineVersion"]["Default"] == s.rds.engine_version
+    assert s.rds.engine_version.isdigit()  # a major alone: RDS creates its default minor
+    assert params["CacheEngineVersion"]["Default"] == s.cache.engine_version
+    assert s.cache.engine_version.count(".") == 1  # ElastiCache's major.minor unit, no patch level
+    assert template["Conditions"]["ReservesConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, "0"]}]
+    }
 
 
 def test_database_cache_and_network_are_the_plans(rendered: tuple[Path, Plan]) -> None:
@@ -96,11 +130,14 @@ def test_database_cache_and_network_are_the_plans(rendered: tuple[Path, Plan]) -
     assert props["BackupRetentionPeriod"] == s.rds.backup_retention_days
     assert props["ManageMasterUserPassword"] is True and "MasterUserPassword" not in props
     assert props["StorageEncrypted"] is True and props["PubliclyAccessible"] is False
-    assert props["DeletionProtection"] is True
+    assert props["DeletionProtection"] == {"Ref": "DatabaseDeletionProtection"}
+    assert props["EngineVersion"] == {"Ref": "DatabaseEngineVersion"}
+    assert props["AutoMinorVersionUpgrade"] is True
     assert db["DeletionPolicy"] == db["UpdateReplacePolicy"] == "Snapshot"
 
     cache = template["Resources"]["Cache"]["Properties"]
     assert cache["Engine"] == s.cache.engine
+    assert cache["EngineVersion"] == {"Ref": "CacheEngineVersion"}
     assert cache["CacheNodeType"] == s.cache.node_type
     assert cache["NumCacheClusters"] == s.cache.nodes == 1 + s.cache.replicas
     assert cache["AutomaticFailoverEnabled"] is (s.cache.replicas > 0)
@@ -145,7 +182,10 @@ def test_functions_bucket_and_schedule_are_the_plans(rendered: tuple[Path, Plan]
     assert workers["Architectures"] == [s.workers_lambda.architecture] == ["arm64"]
     assert workers["MemorySize"] == s.workers_lambda.memory_mb
     assert workers["Timeout"] == s.workers_lambda.timeout_seconds <= plan.runtime.qstash_timeout_seconds
-    assert workers["ReservedConcurrentExecutions"] == s.workers_lambda.reserved_concurrency
+    # The plan's value is the parameter's default; 0 (the deploy's choice on a low-quota account) reserves none.
+    assert workers["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
     assert workers["Handler"] == "app.main.handler"
     cron = template["Resources"]["CronFunction"]["Properties"]
     assert cron["MemorySize"] == s.cron_lambda.memory_mb
@@ -155,10 +195,30 @@ def test_functions_bucket_and_schedule_are_the_plans(rendered: tuple[Path, Plan]
     url = template["Resources"]["WorkersUrl"]["Properties"]
     assert alias["Name"] == url["Qualifier"] == "live"
     assert url["AuthType"] == "NONE"
+    permissions = _of_type(template, "AWS::Lambda::Permission")
+    public = {res["Properties"]["Action"]: res for res in permissions.values() if res["Properties"]["Principal"] == "*"}
+    assert len(public) == sum(res["Properties"]["Principal"] == "*" for res in permissions.values()) == 2
+    on_live = {"Fn::Sub": "${WorkersFunction.Arn}:live"}
+    # Since October 2025 a public URL needs both statements, for the URL's own function and qualifier.
+    assert public["lambda:InvokeFunctionUrl"]["Properties"] == {
+        "FunctionName": on_live,
+        "Action": "lambda:InvokeFunctionUrl",
+        "Principal": "*",
+        "FunctionUrlAuthType": "NONE",
+    }
+    assert public["lambda:InvokeFunction"]["Properties"] == {
+        "FunctionName": on_live,
+        "Action": "lambda:InvokeFunction",
+        "Principal": "*",
+        "InvokedViaFunctionUrl": True,
+    }
+    assert public["lambda:InvokeFunction"]["DependsOn"] == "LiveAlias"
 
     bucket = template["Resources"]["DataBucket"]
     props = bucket["Properties"]
-    assert bucket["DeletionPolicy"] == "Retain"
+    # Kept on every stack operation but the create that made it, so a failed first create leaves no orphan.
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert bucket["UpdateReplacePolicy"] == "Retain"
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(props["PublicAccessBlockConfiguration"].values())
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
@@ -218,11 +278,14 @@ def test_budget_topic_and_secret(rendered: tuple[Path, Plan]) -> None:
     assert subscription["Protocol"] == "email" and subscription["Endpoint"] == rails.alert_email
     secret = template["Resources"]["AppSecret"]["Properties"]
     assert "SecretString" not in secret  # values are written by deploy.sh, never rendered
+    assert "Name" not in secret  # generated: a re-create never meets the last attempt's secret being deleted
+    assert template["Outputs"]["AppSecretArn"] == {"Value": {"Ref": "AppSecret"}}
     ops = json.loads((root / "infra/ops.json").read_text())
     assert ops["budget"] == {
         "name": f"{plan.project.slug}-aws-monthly",
         "limit_usd": rails.aws_budget_limit,
         "thresholds": list(rails.budget_alert_thresholds),
+        "aws_estimate_high": rails.aws_estimate_high,
     }
     assert ops["sla_p95_ms"] == plan.runtime.sla_p95_ms
     assert ops["sla_latency_samples"] == plan.runtime.sla_latency_samples

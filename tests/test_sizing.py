@@ -57,11 +57,11 @@ def test_worker_timeout_is_within_qstash_and_lambda_limits(rules: Rules, catalog
 def test_reference_s3_and_token_volumes(rules: Rules, catalog: Catalog) -> None:
     s = sized(rules, catalog)
     assert s.s3.storage_gb.low == 150
-    tokens = {u.model: (u.input_tokens.low, u.output_tokens.low) for u in s.ai}
+    tokens = {u.use: (u.input_tokens.low, u.output_tokens.low) for u in s.ai}
     # The reference's $34.20 and $2.40 are 10M input + 5M output; its R1 $10 is a quarter of that.
-    assert tokens["DeepSeek-V3"] == (10e6, 5e6)
-    assert tokens["Phi-4-multimodal-instruct"] == (10e6, 5e6)
-    assert tokens["DeepSeek-R1"] == (2.5e6, 1.25e6)
+    assert tokens["trends"] == (10e6, 5e6)
+    assert tokens["video"] == (10e6, 5e6)
+    assert tokens["alerts"] == (2.5e6, 1.25e6)
 
 
 def test_qstash_messages_are_schedules_plus_jobs_times_one_plus_retries(rules: Rules, catalog: Catalog) -> None:

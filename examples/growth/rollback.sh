@@ -17,14 +17,31 @@ Reads ${ENV_FILE:-.env.production.local} if it exists, then the environment.
 USAGE
 }
 
+expect_value=0
 for arg in "$@"; do
+  if [[ $expect_value == 1 ]]; then
+    expect_value=0
+    continue
+  fi
   case "$arg" in
     -h | --help)
       usage
       exit 0
       ;;
+    --version) expect_value=1 ;;
+    --version=* | --dry-run) ;;
+    *)
+      echo "rollback.sh: unknown option '$arg'" >&2
+      usage >&2
+      exit 2
+      ;;
   esac
 done
+if [[ $expect_value == 1 ]]; then
+  echo "rollback.sh: --version needs a version number" >&2
+  usage >&2
+  exit 2
+fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 SCRIPT_NAME=rollback.sh

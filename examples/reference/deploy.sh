@@ -4,15 +4,24 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: ./deploy.sh [--yes] [--dry-run]
+Usage: ./deploy.sh [--preflight] [--yes] [--dry-run]
 
-Deploys the stack (a CloudFormation change set you confirm), snapshots the database, applies the
-migrations, publishes a new Lambda version, moves the `live` alias to it, syncs the QStash schedules and
-runs ./verify.sh. A failing step undoes what this run changed and names the step.
+Checks everything first (the preflight), then deploys the stack (a CloudFormation change set you
+confirm), snapshots the database, applies the migrations, publishes a new Lambda version, moves the
+`live` alias to it, syncs the QStash schedules and runs ./verify.sh. A failing step undoes what this run
+changed and names the step.
 
-  --yes       apply the change set without asking (CI)
-  --dry-run   show the change set and the schedule changes; change nothing
-  -h, --help  this text
+  --preflight  only the checks, each printed ok/FAIL; change nothing: Python and pip, the variables,
+               AWS credentials, the region's engine versions and classes for the plan, the Lambda
+               concurrency quota, QSTASH_URL against the token and signing keys, each Azure model
+               deployment (one-token request), the plan's AWS estimate against the AWS budget
+  --yes        apply the change set without asking (CI); also deletes and recreates an empty stack
+               left by a failed first create (ROLLBACK_COMPLETE)
+  --dry-run    show the change set and the schedule changes; change nothing
+  -h, --help   this text
+
+Exit codes: 0 done, 1 a step failed (this run's changes undone), 2 a preflight problem or a bad option,
+3 the stack is ROLLBACK_FAILED or DELETE_FAILED (the recovery commands are printed; nothing attempted).
 
 Reads ${ENV_FILE:-.env.production.local} if it exists, then the environment.
 USAGE
@@ -23,6 +32,12 @@ for arg in "$@"; do
     -h | --help)
       usage
       exit 0
+      ;;
+    --preflight | --yes | --dry-run) ;;
+    *)
+      echo "deploy.sh: unknown option '$arg'" >&2
+      usage >&2
+      exit 2
       ;;
   esac
 done

@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: ./verify.sh
+Usage: ./verify.sh [--dry-run]
 
 Checks the stack status, GET /health through the Function URL, a latency sample against the SLA p95,
 the alarms, the budget and the QStash schedules against the plan. Exits non-zero if any check fails.
@@ -21,6 +21,12 @@ for arg in "$@"; do
     -h | --help)
       usage
       exit 0
+      ;;
+    --dry-run) ;;
+    *)
+      echo "verify.sh: unknown option '$arg'" >&2
+      usage >&2
+      exit 2
       ;;
   esac
 done

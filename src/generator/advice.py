@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -21,12 +22,44 @@ class Advice(BaseModel):
     change_answers: dict[str, Any] | None
     raise_budgets: dict[str, int]
 
-    def one_line(self) -> str:
-        text = "over budget: " + "; ".join(self.overruns)
-        raises = " and ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.raise_budgets.items())
-        if self.change:
-            return f"{text}. Cheapest change that fits: {self.change} (or raise {raises})"
+    def one_line(self, syntax: str = "estimate") -> str:
+        return advice_line(self.model_dump(), syntax)
+
+
+# How each command takes an answer: the advice names the change in the syntax of the command in use.
+ANSWER_SYNTAXES = ("estimate", "set", "copier")
+
+
+def answer_option(key: str, value: Any, syntax: str = "estimate") -> str:
+    """One answer as a command takes it: `--users 500` (betagen estimate), `--set users=500` (betagen new
+    and update), `-d users=500` (copier)."""
+    if isinstance(value, list | tuple):
+        items = ",".join(str(v) for v in value)
+        text = items if syntax == "estimate" else f"[{items}]"
+    else:
+        text = str(value)
+    if syntax == "estimate":
+        return f"--{key.replace('_', '-')} {text}"
+    if syntax == "set":
+        return f"--set {key}={text}"
+    if syntax == "copier":
+        return f"-d {key}={text}"
+    raise ValueError(f"answer syntax {syntax!r}: one of {', '.join(ANSWER_SYNTAXES)}")
+
+
+def advice_line(advice: Mapping[str, Any], syntax: str = "estimate") -> str:
+    """The advice as one line, from its JSON form too (`betagen update` phrases another version's advice)."""
+    text = "over budget: " + "; ".join(advice["overruns"])
+    raises = " and ".join(answer_option(k, v, syntax) for k, v in advice["raise_budgets"].items())
+    change = advice.get("change")
+    if not change:
         return f"{text}. Raise {raises} to fit"
+    options = " ".join(answer_option(k, v, syntax) for k, v in (advice.get("change_answers") or {}).items())
+    if change.startswith("--"):  # the label is estimate's own flag: say it the way the command in use takes it
+        change = options or change
+    elif options:
+        change = f"{change} ({options})"
+    return f"{text}. Cheapest change that fits: {change} (or raise {raises})"
 
 
 def advise(answers: Answers, plan: PricedPlan, rules: Rules, catalog: Catalog) -> Advice | None:
@@ -54,14 +87,13 @@ def _candidates(answers: Answers, plan: PricedPlan, rules: Rules, catalog: Catal
     if answers.cache_engine == "redis":
         yield "--cache-engine valkey", {"cache_engine": "valkey"}
     for use in sorted(plan.sizing.ai, key=lambda u: -plan.cost(f"ai_{u.use}_input", f"ai_{u.use}_output")[1]):
-        needs = set(rules.model_uses[use.use].needs)
         current = _model_rate(catalog, use.model)
         # The closest cheaper model first: the smallest step down that fits.
         cheaper = sorted(
             (
                 (_model_rate(catalog, name), name)
-                for name, price in catalog.models.items()
-                if needs <= set(price.capabilities) and _model_rate(catalog, name) < current
+                for name in catalog.available_models(rules.model_uses[use.use].needs)
+                if _model_rate(catalog, name) < current
             ),
             reverse=True,
         )

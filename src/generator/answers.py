@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import annotated_types as at
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from generator.catalog import load_catalog
 from generator.errors import AnswerError
@@ -21,12 +21,15 @@ from generator.rules import load_rules
 WORKERS = ("video_processing", "content_trends", "data_processing", "alert_checker")
 CACHE_ENGINES = ("valkey", "redis")
 MAX_USERS = 100_000
+# Validation context key: accept a retired model (only to price the reference document's own choices).
+ALLOW_RETIRED_MODELS = "allow_retired_models"
 # Cron steps that divide an hour or a day evenly, so a schedule fires at the same minutes every day.
 SCHEDULE_MINUTES = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-NonNegative = Annotated[float, at.Ge(0)]
-Positive = Annotated[float, at.Gt(0)]
+# Infinity and NaN parse as floats but price as nonsense ("fits" at any cost): only finite numbers.
+NonNegative = Annotated[float, at.Ge(0), Field(allow_inf_nan=False)]
+Positive = Annotated[float, at.Gt(0), Field(allow_inf_nan=False)]
 
 
 class UsageProfile(BaseModel):
@@ -50,11 +53,11 @@ class UsageProfile(BaseModel):
     )
     video_output_tokens_per_request: NonNegative = Field(5000, description="multimodal output tokens per video")
     alerts_per_user_per_month: NonNegative = Field(
-        25, description="alerts raised per user per month (one reasoning call and one webhook each)"
+        25, description="alerts raised per user per month (one model call and one webhook each)"
     )
-    alerts_input_tokens_per_request: NonNegative = Field(2000, description="reasoning input tokens per alert")
+    alerts_input_tokens_per_request: NonNegative = Field(2000, description="alerts model input tokens per alert")
     alerts_output_tokens_per_request: NonNegative = Field(
-        1000, description="reasoning output tokens per alert (reasoning tokens bill as output)"
+        1000, description="alerts model output tokens per alert (thinking tokens bill as output)"
     )
     trends_every_minutes: int = Field(360, description="content trends schedule, minutes")
     data_processing_every_minutes: int = Field(60, description="data processing schedule, minutes")
@@ -95,9 +98,10 @@ class Answers(BaseModel):
     )
     ai_budget: NonNegative = Field(1000, description="monthly Azure AI budget, USD")
     workers: tuple[str, ...] = Field(WORKERS, description="workers to generate")
-    trends_model: str = Field("DeepSeek-V3", description="Azure AI model for content trends")
+    # Generally available models only (the catalog's lifecycle; a test checks it).
+    trends_model: str = Field("DeepSeek-V3.2", description="Azure AI model for content trends")
     video_model: str = Field("Phi-4-multimodal-instruct", description="Azure AI model for video tagging")
-    alerts_model: str = Field("DeepSeek-R1", description="Azure AI model for alert explanations")
+    alerts_model: str = Field("DeepSeek-V3.2", description="Azure AI model for alert explanations")
     alert_email: str = Field("alerts@example.com", description="e-mail for budget and alarm notifications")
     hosting_profile: str = Field("aws-lambda", description="where the workers run")
     cache_engine: Literal["valkey", "redis"] = Field("valkey", description="ElastiCache engine")
@@ -176,14 +180,22 @@ class Answers(BaseModel):
         return thresholds
 
     @model_validator(mode="after")
-    def _models_fit_their_use(self) -> Answers:
+    def _models_fit_their_use(self, info: ValidationInfo) -> Answers:
         catalog, rules = load_catalog(), load_rules()
+        # Pricing the reference document's own (since retired) choices is the one use of a retired model.
+        allow_retired = bool((info.context or {}).get(ALLOW_RETIRED_MODELS))
         for use, spec in rules.model_uses.items():
             field = f"{use}_model"
             model = getattr(self, field)
-            fitting = [m for m, p in catalog.models.items() if set(spec.needs) <= set(p.capabilities)]
-            if model not in fitting:
-                raise AnswerError(field, f"{model!r} cannot serve {use}", _join(fitting))
+            available = catalog.available_models(spec.needs)
+            known = catalog.models.get(model)
+            if known is not None and known.lifecycle.retired and not allow_retired:
+                problem = f"{model!r} was {known.lifecycle.describe()}"
+                if known.lifecycle.successor and known.lifecycle.successor not in available:
+                    problem += ", not in the price catalog yet"
+                raise AnswerError(field, problem, _join(available))
+            if known is None or not set(spec.needs) <= set(known.capabilities):
+                raise AnswerError(field, f"{model!r} cannot serve {use}", _join(available))
         return self
 
     @property
@@ -251,10 +263,14 @@ def _allowed(loc: list[str]) -> str:
     info = model.model_fields.get(loc[0]) if loc else None
     if info is None:
         return "a mapping of answers"
-    kinds: dict[object, str] = {int: "an integer", float: "a number", str: "text"}
+    kinds: dict[object, str] = {
+        int: "an integer",
+        float: "a finite number",
+        str: "text",
+        tuple[str, ...]: "a list of names",
+        tuple[int, ...]: "a list of integers",
+    }
     kind = kinds.get(info.annotation, "a value")
-    if info.annotation is tuple[str, ...] or info.annotation is tuple[int, ...]:
-        kind = "a list"
     bounds = []
     for meta in info.metadata:
         for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):

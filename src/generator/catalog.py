@@ -70,9 +70,37 @@ class Discount(_Frozen):
     note: str
 
 
+LifecycleStage = Literal["preview", "generally-available", "legacy", "deprecated", "retired"]
+
+
+class Lifecycle(_Frozen):
+    """A model's row in Microsoft's retirement schedule, as read on `checked`."""
+
+    stage: LifecycleStage
+    retired_on: str | None = None
+    successor: str | None = None
+    sources: tuple[str, ...] = Field(min_length=1)
+    checked: str
+    note: str | None = None
+
+    @property
+    def retired(self) -> bool:
+        return self.stage == "retired"
+
+    def describe(self) -> str:
+        """One phrase for docs and errors, e.g. 'retired on 2026-08-13; Microsoft names DeepSeek-V4-Pro as its
+        successor'."""
+        if not self.retired:
+            return self.stage.replace("-", " ")
+        when = f" on {self.retired_on}" if self.retired_on else ""
+        successor = f"; Microsoft names {self.successor} as its successor" if self.successor else ""
+        return f"retired{when}{successor}"
+
+
 class ModelPrice(_Frozen):
     capabilities: tuple[str, ...]
     note: str | None = None
+    lifecycle: Lifecycle
     input: Quote
     output: Quote
 
@@ -121,7 +149,7 @@ class Catalog(_Frozen):
                 raise ValueError(f"multiplier set {ms_name} must cover every region")
             cited += ms.sources
         for model in self.models.values():
-            cited += [*model.input.sources, *model.output.sources]
+            cited += [*model.input.sources, *model.output.sources, *model.lifecycle.sources]
         for group in (self.allowances, self.discounts):
             for item in group.values():
                 cited += item.sources
@@ -174,6 +202,14 @@ class Catalog(_Frozen):
             as_of=quote.as_of,
             confidence=quote.confidence,
         )
+
+    def available_models(self, needs: tuple[str, ...] = ()) -> list[str]:
+        """The models an answer may name: not retired, with every capability in `needs`."""
+        return [
+            name
+            for name, model in self.models.items()
+            if not model.lifecycle.retired and set(needs) <= set(model.capabilities)
+        ]
 
     def allowance(self, name: str) -> float:
         return self.allowances[name].value

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
+from generator.answers import ALLOW_RETIRED_MODELS, Answers
 from generator.catalog import Catalog
 from generator.comparison import hosting_comparison
 from generator.core import PricedPlan, price_plan
@@ -79,18 +79,46 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def reference_answers(region: str) -> Answers:
-    return Answers(aws_region=region)
+def reference_answers(region: str, rules: Rules) -> Answers:
+    """The reference document's scenario in `region`, with the models it chose (retired ones included)."""
+    models = {f"{use}_model": spec.reference for use, spec in rules.model_uses.items()}
+    return Answers.model_validate({"aws_region": region, **models}, context={ALLOW_RETIRED_MODELS: True})
 
 
 def corrections(answers: Answers, rules: Rules, catalog: Catalog) -> list[Correction]:
-    reference = reference_answers(answers.aws_region)
+    reference = reference_answers(answers.aws_region, rules)
     plan = price_plan(reference, catalog, rules)
     found = []
     for claim in rules.claims:
         ours = METRICS[claim.metric](plan, reference, catalog) if claim.metric else None
         if claim.always or (ours is not None and _disagrees(claim, ours)):
             found.append(_correction(claim, ours))
+    return found + _model_choices(answers, rules, catalog)
+
+
+def _model_choices(answers: Answers, rules: Rules, catalog: Catalog) -> list[Correction]:
+    """The reference's model per use, with its lifecycle stage and, when it is retired, what we use instead."""
+    found = []
+    for use, spec in rules.model_uses.items():
+        lifecycle = catalog.models[spec.reference].lifecycle
+        if not lifecycle.retired:
+            continue
+        ours = answers.model_for(use)
+        chosen = "This plan uses" if spec.worker in answers.workers else "The answers' model for it is"
+        found.append(
+            Correction(
+                id=f"model_{use}",
+                claim=f"{spec.reference} for {rules.workers[spec.worker].title.lower()}",
+                claimed_low=None,
+                claimed_high=None,
+                ours_low=None,
+                ours_high=None,
+                reason=(
+                    f"{spec.reference} was {lifecycle.describe()} (Microsoft's retirement schedule, checked "
+                    f"{lifecycle.checked}). {chosen} {ours} ({catalog.models[ours].lifecycle.describe()})."
+                ),
+            )
+        )
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from generator.answers import Answers
-from generator.budget import aws_budget_limit
+from generator.budget import NON_AWS_SERVICES, aws_budget_limit
 from generator.core import PricedPlan
 from generator.rules import Rules
 from generator.sizing import DAYS_PER_MONTH
@@ -33,6 +33,8 @@ class GuardRails(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     aws_budget_limit: float
+    # The AWS lines of the infrastructure budget at their high estimate: what the AWS budget must hold.
+    aws_estimate_high: float
     budget_alert_thresholds: tuple[int, ...]
     alert_email: str
     alarms: tuple[Alarm, ...]
@@ -62,6 +64,14 @@ def guard_rails(answers: Answers, plan: PricedPlan, rules: Rules) -> GuardRails:
     )
     return GuardRails(
         aws_budget_limit=aws_budget_limit(answers, list(plan.lines)),
+        aws_estimate_high=round(
+            sum(
+                line.cost_high
+                for line in plan.lines
+                if line.budget == "infrastructure" and line.service not in NON_AWS_SERVICES
+            ),
+            2,
+        ),
         budget_alert_thresholds=answers.budget_alert_thresholds,
         alert_email=answers.alert_email,
         alarms=alarms,

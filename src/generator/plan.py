@@ -67,6 +67,12 @@ class Runtime(BaseModel):
     sla_p95_ms: int
     sla_uptime_pct: float
     sla_latency_samples: int
+    signature_clock_tolerance_seconds: int
+    # QStash flow control on every message to the workers: at most this many deliveries in flight, the
+    # workers' reserved concurrency, whether or not the account can reserve it.
+    flow_control_parallelism: int
+    predeploy_snapshots_kept: int
+    task_invoke_margin_seconds: int
 
 
 FAILURE_CALLBACK_ROUTE = "/workers/failed"
@@ -96,6 +102,10 @@ def runtime_for(sizing: Sizing, rules: Rules) -> Runtime:
         sla_p95_ms=const.sla_p95_ms,
         sla_uptime_pct=const.sla_uptime_pct,
         sla_latency_samples=const.sla_latency_samples,
+        signature_clock_tolerance_seconds=const.signature_clock_tolerance_seconds,
+        flow_control_parallelism=sizing.workers_lambda.reserved_concurrency,
+        predeploy_snapshots_kept=const.predeploy_snapshots_kept,
+        task_invoke_margin_seconds=const.task_invoke_margin_seconds,
     )
 
 
@@ -135,6 +145,8 @@ class Plan(BaseModel):
                 "dedupe_ttl_seconds": rt.dedupe_ttl_seconds,
                 "max_body_bytes": rt.max_body_bytes,
                 "failure_callback_route": rt.failure_callback_route,
+                "signature_clock_tolerance_seconds": rt.signature_clock_tolerance_seconds,
+                "flow_control": {"key": f"{self.project.slug}-workers", "parallelism": rt.flow_control_parallelism},
             },
         }
         # Only the chosen workers' settings: an unchosen worker leaves no trace in the rendered repo.

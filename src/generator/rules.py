@@ -53,10 +53,15 @@ class Constants(_Frozen):
     sla_p95_ms: int
     sla_uptime_pct: float
     sla_latency_samples: int
+    signature_clock_tolerance_seconds: int = Field(ge=0, le=60)
+    predeploy_snapshots_kept: int = Field(ge=1)
+    task_invoke_margin_seconds: int = Field(ge=1)
     qstash_backoff_base: float
     qstash_backoff_cap_seconds: int
     budget_alert_thresholds: tuple[int, ...]
     scaling_multipliers: tuple[int, ...]
+    rds_engine_major_version: str
+    cache_engine_versions: dict[Literal["valkey", "redis"], str]
 
 
 class AlarmDef(_Frozen):
@@ -94,7 +99,17 @@ class WorkerDef(_Frozen):
 class ModelUse(_Frozen):
     worker: str
     needs: tuple[str, ...]
-    default: str
+    reference: str
+
+
+class QStashRegion(_Frozen):
+    """One of QStash's independent regions: its own tokens, signing keys, schedules and billing."""
+
+    id: str
+    name: str
+    url: str
+    hosts: tuple[str, ...]
+    nearest_for: tuple[str, ...]
 
 
 class ClaimDef(_Frozen):
@@ -115,6 +130,7 @@ class Rules(_Frozen):
     workers: dict[str, WorkerDef]
     model_uses: dict[str, ModelUse]
     claims: tuple[ClaimDef, ...]
+    qstash_regions: tuple[QStashRegion, ...]
 
     @model_validator(mode="after")
     def _ordered(self) -> Rules:
@@ -125,6 +141,13 @@ class Rules(_Frozen):
             if (worker.trigger == "cron") != (worker.schedule_field is not None):
                 raise ValueError(f"{worker.route}: a cron worker needs a schedule_field, an event one none")
         return self
+
+    def qstash_region_for(self, aws_region: str) -> QStashRegion:
+        """The QStash region a project in `aws_region` should open its QStash account in."""
+        for region in self.qstash_regions:
+            if aws_region in region.nearest_for:
+                return region
+        raise ValueError(f"no QStash region is listed as nearest for {aws_region} (rules.yaml qstash_regions)")
 
     def tier_for(self, users: int) -> Tier:
         for tier in self.tiers:

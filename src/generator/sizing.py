@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generator.answers import Answers
 from generator.catalog import Catalog
-from generator.rules import Rules
+from generator.rules import QStashRegion, Rules
 
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
@@ -53,6 +53,8 @@ class TierInfo(_Frozen):
 
 class RdsSizing(_Frozen):
     engine: Literal["postgres"] = "postgres"
+    # A major version only: RDS creates the default minor of it (see rules.yaml).
+    engine_version: str
     instance_class: str
     memory_gib: float
     allocated_storage_gb: int
@@ -63,6 +65,8 @@ class RdsSizing(_Frozen):
 
 class CacheSizing(_Frozen):
     engine: Literal["valkey", "redis"]
+    # major.minor, ElastiCache's smallest unit (it manages the patch level).
+    engine_version: str
     node_type: str
     replicas: int
     nodes: int
@@ -120,6 +124,10 @@ class QStashSizing(_Frozen):
     notifications: Range
     messages: Range
     messages_per_day_high: float
+    # The QStash region to open the account in (nearest the AWS region), and every region, for the ops'
+    # check that QSTASH_URL and the token belong together.
+    region: str
+    regions: tuple[QStashRegion, ...]
 
 
 class AiUsage(_Frozen):
@@ -187,6 +195,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     data_gb = users * (raw_event_gb + usage.db_mb_per_user / 1000)
     storage_gb = max(tier.rds_min_storage_gb, math.ceil(data_gb * const.rds_storage_headroom))
     rds = RdsSizing(
+        engine_version=const.rds_engine_major_version,
         instance_class=tier.rds_instance_class,
         memory_gib=tier.rds_memory_gib,
         allocated_storage_gb=storage_gb,
@@ -196,6 +205,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     )
     cache = CacheSizing(
         engine=answers.cache_engine,
+        engine_version=const.cache_engine_versions[answers.cache_engine],
         node_type=tier.cache_node_type,
         replicas=tier.cache_replicas,
         nodes=1 + tier.cache_replicas,
@@ -307,6 +317,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             notifications=notifications,
             messages=messages,
             messages_per_day_high=per_day_high,
+            region=rules.qstash_region_for(answers.aws_region).id,
+            regions=rules.qstash_regions,
         ),
         ai=tuple(ai_uses),
         compute=ComputeSizing(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from generator.catalog import load_catalog
 from generator.formatting import money, money_range, percent, quantity, source_ids, unit_price
 from generator.plan import Plan
 
@@ -83,10 +84,10 @@ def corrections(plan: Plan) -> Table:
 
 
 def sources(plan: Plan) -> Table:
-    from generator.catalog import load_catalog
-
     catalog = load_catalog()
-    cited = sorted({s for line in plan.lines for s in line.sources}, key=lambda s: (s[0], len(s), s))
+    # The prices the lines use, and the lifecycle (retirement schedule) of the models the plan calls.
+    lifecycle = {s for use in plan.sizing.ai for s in catalog.models[use.model].lifecycle.sources}
+    cited = sorted({s for line in plan.lines for s in line.sources} | lifecycle, key=lambda s: (s[0], len(s), s))
     return Table(
         ["Id", "Source", "Address"], [[sid, catalog.sources[sid].title, catalog.sources[sid].url] for sid in cited]
     )

@@ -51,7 +51,7 @@ def build_resources(settings: Settings, plan: Plan) -> Resources:
         s3=create_s3(settings),
         ai=AIService(create_ai_client(settings)),
         qstash=create_qstash(settings),
-        verifier=SignatureVerifier(settings),
+        verifier=SignatureVerifier(settings, clock_tolerance_seconds=plan.qstash.signature_clock_tolerance_seconds),
     )
 
 

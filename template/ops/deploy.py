@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from ops import parameters
 from ops.aws import Clients
 from ops.config import SECRET_VARS, TEMPLATE_PATH, OpsEnv, OpsPlan
 from ops.console import Console
-from ops.errors import PreflightError, VerifyFailedError
-from ops.release import Releaser, build_package, git_revision, invoke_task
+from ops.errors import NotConfirmedError, VerifyFailedError
+from ops.preflight import Findings
+from ops.preflight import preflight as run_checks
+from ops.release import Releaser, build_package, git_revision, invoke_task, task_client
 from ops.schedules import Schedules, current_plan, qstash_client, record_plan, recorded_plan, without_schedules
-from ops.stack import Stack, StackError
+from ops.snapshots import predeploy_identifier, prune_predeploy_snapshots
+from ops.stack import Stack
 from ops.steps import Run
 from ops.verify import Check, check_alarms, check_budget, check_health, check_latency, check_schedules, check_stack
-
-MIN_PYTHON = (3, 11)
 
 
 @dataclass
@@ -67,28 +67,11 @@ class Context:
         return (self.env.public_base_url or outputs.get("FunctionUrl", "")).rstrip("/")
 
 
-def preflight(ctx: Context, *, needs_secrets: bool, tools: tuple[str, ...] = ()) -> str:
-    """Every problem on its own line before anything changes; returns the AWS account id."""
-    problems: list[str] = []
-    if sys.version_info < MIN_PYTHON:
-        problems.append(f"Python {'.'.join(map(str, MIN_PYTHON))}+ is required (found {sys.version.split()[0]})")
-    problems += [f"{tool} is not installed (needed to package the app)" for tool in tools if not shutil.which(tool)]
-    problems += ctx.env.problems(ctx.plan, needs_secrets=needs_secrets)
-    if not ctx.plan.region or not ctx.template_path.is_file():
-        problems.append(f"{ctx.template_path} is missing: run from the repository root")
-    account = ""
-    if ctx.env.region:
-        try:
-            identity = ctx.clients.sts.get_caller_identity()
-            account = str(identity["Account"])
-            ctx.console.detail(f"AWS identity {identity['Arn']} in {ctx.env.region}")
-        except (BotoCoreError, ClientError) as exc:
-            problems.append(f"AWS credentials do not work: {type(exc).__name__} (check AWS_PROFILE or the keys)")
-    if problems:
-        for problem in problems:
-            ctx.console.line(f"preflight: {problem}")
-        raise PreflightError(problems)
-    return account
+def preflight(ctx: Context, *, needs_secrets: bool, full: bool = False) -> Findings:
+    """Every check on its own line before anything changes (ops/preflight.py); raises PreflightError."""
+    return run_checks(
+        ctx.plan, ctx.env, ctx.clients, ctx.console, ctx.template_path, full=full, needs_secrets=needs_secrets
+    )
 
 
 def database_secret(clients: Clients, outputs: dict[str, str]) -> str:
@@ -133,16 +116,56 @@ def run_verify(ctx: Context, outputs: dict[str, str], account: str, *, status: s
     return checks
 
 
-def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
+def change_set_parameters(stack: Stack, status: str | None, findings: Findings) -> parameters.Parameters:
+    versions, concurrency = findings.versions, findings.concurrency
+    if versions is None or concurrency is None:  # a full preflight always sets both, or raises
+        raise RuntimeError("the preflight did not resolve the engine versions and the concurrency")
+    if status in (None, "REVIEW_IN_PROGRESS"):
+        return parameters.create_parameters(versions, concurrency)
+    return parameters.update_parameters(stack.parameter_keys(), versions, concurrency)
+
+
+def clear_failed_create(ctx: Context, stack: Stack, *, yes: bool, dry_run: bool) -> bool:
+    """A failed first create left an empty ROLLBACK_COMPLETE stack, which can only be deleted: say why it
+    failed, then delete it (asking, unless --yes) so the deploy creates it again. False on a dry run."""
+    name = ctx.env.stack_name
+    ctx.console.line(f"stack {name} is ROLLBACK_COMPLETE: its first create failed: {stack.first_failure()}")
+    ctx.console.detail(
+        "CloudFormation removed what that create had made (the database had no deletion protection yet):"
+        " the stack is empty and can only be deleted"
+    )
+    if dry_run:
+        ctx.console.line("dry run: the empty stack would be deleted and created again; nothing was changed")
+        return False
+    if not yes and not ctx.hooks.confirm(f"Delete the empty stack {name} and create it again? [y/N] "):
+        raise NotConfirmedError(
+            f"not confirmed: stack {name} stays ROLLBACK_COMPLETE (./deploy.sh --yes deletes and recreates it)"
+        )
+    # Not a Run step: there is nothing to undo, and a DELETE_FAILED must surface as itself (its recovery).
+    ctx.console.step("delete", f"the empty stack {name} (ROLLBACK_COMPLETE)")
+    stack.delete()
+    ctx.console.detail(f"{name} deleted: creating it again")
+    return True
+
+
+def deploy_stack(ctx: Context, run: Run, findings: Findings, *, yes: bool, dry_run: bool) -> bool:
+    """The stack phase: stuck states stop, an empty failed create is cleared, then the change set (and, after
+    a first create, the protect step). False when a dry run has nothing more to show."""
     console = ctx.console
-    run = Run(console)
-    console.step("preflight", "tools, variables, AWS identity and region")
-    account = preflight(ctx, needs_secrets=True)
     stack = ctx.stack()
+    # ROLLBACK_FAILED, DELETE_FAILED (recovery commands printed) and operations in progress stop here.
+    status = stack.check_changeable()
+    if status == "ROLLBACK_COMPLETE":
+        if not clear_failed_create(ctx, stack, yes=yes, dry_run=dry_run):
+            return False
+        status = None
+    creating = status in (None, "REVIEW_IN_PROGRESS")
+    template = ctx.template_path.read_text(encoding="utf-8")
+    stack_parameters = change_set_parameters(stack, status, findings)
 
     def stack_step() -> str:
-        template = ctx.template_path.read_text(encoding="utf-8")
-        change_set = stack.create_change_set(template, f"deploy-{int(time.time())}")
+        console.detail(f"parameters: {parameters.describe(stack_parameters)}")
+        change_set = stack.create_change_set(template, f"deploy-{int(time.time())}", stack_parameters)
         console.detail(f"change set ({change_set.change_type}):")
         for line in change_set.describe():
             console.detail(f"  {line}")
@@ -153,7 +176,7 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
             return "dry run: change set not executed"
         if not yes and not ctx.hooks.confirm("Apply these changes? [y/N] "):
             stack.delete_change_set(change_set.name)
-            raise StackError("not confirmed: nothing was changed")
+            raise NotConfirmedError("not confirmed: nothing was changed")
         # CloudFormation undoes a failed update by itself; the waiter reports the rollback.
         return stack.execute(change_set)
 
@@ -161,7 +184,32 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
     console.detail(result)
     if dry_run and stack.status() in (None, "REVIEW_IN_PROGRESS"):
         console.line("dry run: the stack does not exist yet; nothing more to show")
+        return False
+    if creating and result == "CREATE_COMPLETE":
+
+        def protect() -> str:
+            protect_parameters = parameters.protect_parameters()
+            console.detail(f"parameters: {parameters.describe(protect_parameters)}")
+            change_set = stack.create_change_set(template, f"protect-{int(time.time())}", protect_parameters)
+            return str(stack.status()) if change_set.empty else stack.execute(change_set)
+
+        # Off for the first create only (a failed create then rolls back cleanly); on from now on.
+        console.detail(run.step("protect", "deletion protection on for the database", protect))
+    return True
+
+
+def deploy(ctx: Context, *, yes: bool, dry_run: bool, preflight_only: bool = False) -> int:
+    console = ctx.console
+    run = Run(console)
+    console.step("preflight", "everything the deploy needs, checked before anything is created")
+    findings = preflight(ctx, needs_secrets=True, full=True)
+    account = findings.account
+    if preflight_only:
+        console.line("preflight passed: nothing was changed")
         return 0
+    if not deploy_stack(ctx, run, findings, yes=yes, dry_run=dry_run):
+        return 0
+    stack = ctx.stack()
     outputs = stack.outputs()
     public_url = ctx.public_url(outputs)
     workers = outputs["WorkersFunctionName"]
@@ -196,7 +244,7 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
     console.detail(f"{len(package) / 1_048_576:.1f} MB")
 
     def snapshot() -> str:
-        identifier = f"{ctx.plan.slug}-predeploy-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        identifier = predeploy_identifier(ctx.plan.slug, time.gmtime())
         rds = ctx.clients.rds
         # A deploy re-run within the same second finds its own snapshot: that one serves.
         with contextlib.suppress(rds.exceptions.DBSnapshotAlreadyExistsFault):
@@ -205,6 +253,10 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
         while True:
             status = ctx.clients.rds.describe_db_snapshots(DBSnapshotIdentifier=identifier)["DBSnapshots"][0]["Status"]
             if status == "available":
+                # Only once the new one is there: the quota of manual snapshots is per region (ops/snapshots.py).
+                kept = ctx.plan.predeploy_snapshots_kept
+                for old in prune_predeploy_snapshots(rds, outputs["DatabaseInstanceId"], ctx.plan.slug, kept):
+                    console.detail(f"deleted snapshot {old} (the newest {kept} pre-deploy snapshots are kept)")
                 return identifier
             if waited > 3600:
                 raise RuntimeError(f"snapshot {identifier} still {status} after an hour")
@@ -221,7 +273,8 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
         cron = outputs["CronFunctionName"]
         releaser.upload_code(cron, package, outputs.get("ArtifactsBucketName"))
         releaser.set_environment(cron, overlay)
-        return list(invoke_task(ctx.clients.lambda_, cron, "migrate").get("applied", []))
+        # Its own client: one attempt, and an answer awaited longer than the cron function may run.
+        return list(invoke_task(task_client(ctx.env.region, ctx.plan), cron, "migrate").get("applied", []))
 
     applied = run.step("migrate", "migrations through the cron Lambda", migrate)
     console.detail(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
@@ -271,7 +324,7 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool) -> int:
 def verify_only(ctx: Context) -> int:
     console = ctx.console
     console.step("preflight", "variables, AWS identity and region")
-    account = preflight(ctx, needs_secrets=False)
+    account = preflight(ctx, needs_secrets=False).account
     stack = ctx.stack()
     status = stack.status()
     outputs = stack.outputs() if status else {}

@@ -1,7 +1,8 @@
 """The stack through change sets: a readable diff, a confirmation, then CloudFormation does the work.
 
 CloudFormation rolls a failed create or update back by itself; we wait for it and report. Waits poll with
-progress lines instead of botocore's silent waiters.
+progress lines instead of botocore's silent waiters. A stack CloudFormation cannot move on from
+(ROLLBACK_FAILED, DELETE_FAILED) is reported with the commands that recover it, never touched.
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ops.console import Console
+from ops.errors import StackBusyError, StackError, StackStuckError
+
+__all__ = ["ChangeSet", "Stack", "StackError", "Undeleted", "recovery_commands"]
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 STABLE_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 ROLLED_BACK = {"UPDATE_ROLLBACK_COMPLETE", "ROLLBACK_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+# Statuses that need a person: CloudFormation could not delete something and stops there.
+STUCK = {"ROLLBACK_FAILED", "DELETE_FAILED"}
 FAILED = {
     "CREATE_FAILED",
-    "ROLLBACK_FAILED",
-    "DELETE_FAILED",
     "UPDATE_FAILED",
     "UPDATE_ROLLBACK_FAILED",
     "IMPORT_ROLLBACK_FAILED",
     "DELETE_COMPLETE",
 }
-
-
-class StackError(Exception):
-    pass
+# Statuses a change set can be created on (anything *_IN_PROGRESS is refused by CloudFormation).
+CREATABLE = {None, "REVIEW_IN_PROGRESS"}
+# CloudFormation's reason on the resources it stopped creating after the first failure: not the cause.
+CANCELLED = "Resource creation cancelled"
 
 
 @dataclass
@@ -56,6 +60,45 @@ class ChangeSet:
         return lines
 
 
+@dataclass(frozen=True)
+class Undeleted:
+    """A resource whose deletion failed, from the stack events."""
+
+    logical_id: str
+    resource_type: str
+    physical_id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.logical_id} ({self.resource_type} {self.physical_id}): {self.reason}"
+
+
+def recovery_commands(stack: str, status: str, undeleted: list[Undeleted], region: str) -> list[str]:
+    """The AWS CLI commands that get a ROLLBACK_FAILED or DELETE_FAILED stack out of the way.
+
+    Flags as the AWS CLI reference gives them (read 2026-11-25): "modify-db-instance"
+    (https://docs.aws.amazon.com/cli/latest/reference/rds/modify-db-instance.html: --db-instance-identifier,
+    --no-deletion-protection, --apply-immediately) and "delete-stack"
+    (https://docs.aws.amazon.com/cli/latest/reference/cloudformation/delete-stack.html: --deletion-mode
+    FORCE_DELETE_STACK deletes a stack stuck in DELETE_FAILED and skips the resources that failed).
+    """
+    commands = [
+        f"aws rds modify-db-instance --db-instance-identifier {resource.physical_id} --no-deletion-protection"
+        f" --apply-immediately --region {region}"
+        for resource in undeleted
+        if resource.resource_type == "AWS::RDS::DBInstance" and resource.physical_id
+    ]
+    commands.append(f"aws cloudformation delete-stack --stack-name {stack} --region {region}")
+    commands.append(f"aws cloudformation wait stack-delete-complete --stack-name {stack} --region {region}")
+    if status == "DELETE_FAILED":
+        # The last resort leaves what could not be deleted in place (and billed): say so next to it.
+        commands.append(
+            f"aws cloudformation delete-stack --stack-name {stack} --deletion-mode FORCE_DELETE_STACK"
+            f" --region {region}   # only if the delete fails again: keeps the resources above, delete them by hand"
+        )
+    return commands
+
+
 class Stack:
     def __init__(
         self,
@@ -74,31 +117,53 @@ class Stack:
         self.timeout_seconds = timeout_seconds
         self.sleep = sleep
 
-    def status(self) -> str | None:
-        """The stack's status, or None when it does not exist."""
+    @property
+    def region(self) -> str:
+        return str(self.client.meta.region_name)
+
+    def _describe(self) -> dict[str, Any] | None:
         try:
             stacks = self.client.describe_stacks(StackName=self.name)["Stacks"]
         except ClientError as exc:
             if "does not exist" in str(exc):
                 return None
             raise
-        return str(stacks[0]["StackStatus"]) if stacks else None
+        return dict(stacks[0]) if stacks else None
+
+    def status(self) -> str | None:
+        """The stack's status, or None when it does not exist."""
+        described = self._describe()
+        return str(described["StackStatus"]) if described else None
 
     def outputs(self) -> dict[str, str]:
         stack = self.client.describe_stacks(StackName=self.name)["Stacks"][0]
         return {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs", [])}
 
-    def create_change_set(self, template_body: str, name: str) -> ChangeSet:
+    def parameter_keys(self) -> set[str]:
+        """The parameters the deployed stack has (UsePreviousValue is refused for any other key)."""
+        described = self._describe() or {}
+        return {str(p["ParameterKey"]) for p in described.get("Parameters", [])}
+
+    def check_changeable(self) -> str | None:
+        """The status, when a change set can be made from it; raises for the states that need a person."""
         status = self.status()
-        if status == "ROLLBACK_COMPLETE":
-            # A failed first create leaves a stack that can only be deleted; deleting is the user's call.
-            raise StackError(f"stack {self.name} is ROLLBACK_COMPLETE (its first create failed): delete it first")
-        change_type = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
+        if status in STUCK:
+            raise self.stuck(status)
+        if status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+            raise StackBusyError(self.name, status)
+        return status
+
+    def create_change_set(
+        self, template_body: str, name: str, parameters: list[dict[str, Any]] | None = None
+    ) -> ChangeSet:
+        status = self.status()
+        change_type = "CREATE" if status in CREATABLE else "UPDATE"
         self.client.create_change_set(
             StackName=self.name,
             ChangeSetName=name,
             ChangeSetType=change_type,
             TemplateBody=template_body,
+            Parameters=parameters or [],
             Capabilities=CAPABILITIES,
             Description="betagen deploy",
         )
@@ -134,21 +199,80 @@ class Stack:
             self._print_new_events(seen_events)
             if status in STABLE_OK:
                 return status
+            if status == "ROLLBACK_COMPLETE":
+                raise StackError(
+                    f"the first create of {self.name} failed and CloudFormation removed what it had made"
+                    f" (ROLLBACK_COMPLETE): {self.first_failure()}"
+                )
             if status in ROLLED_BACK:
                 raise StackError(f"stack {self.name} rolled back ({status}): {self.failure_reason()}")
+            if status in STUCK:
+                raise self.stuck(status)
             if status in FAILED:
                 raise StackError(f"stack {self.name} is {status}: {self.failure_reason()}")
             waited = self._wait(waited, status)
 
-    def failure_reason(self) -> str:
+    def delete(self) -> None:
+        """Delete the stack and wait until it is gone (used on an empty ROLLBACK_COMPLETE stack only)."""
+        self.client.delete_stack(StackName=self.name)
+        waited = 0.0
+        while True:
+            status = self.status()
+            if status is None:
+                return
+            if status in STUCK:
+                raise self.stuck(status)
+            waited = self._wait(waited, status)
+
+    def _events(self) -> list[dict[str, Any]]:
         try:
-            events = self.client.describe_stack_events(StackName=self.name)["StackEvents"]
+            return list(self.client.describe_stack_events(StackName=self.name)["StackEvents"])
         except ClientError:
-            return "no events"
-        for event in events:  # newest first
+            return []
+
+    def failure_reason(self) -> str:
+        for event in self._events():  # newest first
             if str(event.get("ResourceStatus", "")).endswith("_FAILED") and event.get("ResourceStatusReason"):
                 return f"{event['LogicalResourceId']}: {event['ResourceStatusReason']}"
         return "see the stack events"
+
+    def first_failure(self) -> str:
+        """Why a create failed: the oldest failure that is not CloudFormation cancelling the rest."""
+        for event in reversed(self._events()):  # oldest first
+            reason = str(event.get("ResourceStatusReason") or "")
+            if event.get("ResourceStatus") == "CREATE_FAILED" and reason and CANCELLED not in reason:
+                return f"{event['LogicalResourceId']}: {reason}"
+        return self.failure_reason()
+
+    def undeleted(self) -> list[Undeleted]:
+        """The resources whose last deletion failed, newest first, each once."""
+        found: dict[str, Undeleted] = {}
+        settled: set[str] = set()
+        for event in self._events():  # newest first: the first event seen per resource is its latest state
+            logical = str(event.get("LogicalResourceId", ""))
+            if logical == self.name or logical in settled:
+                continue
+            settled.add(logical)
+            if event.get("ResourceStatus") == "DELETE_FAILED":
+                found[logical] = Undeleted(
+                    logical_id=logical,
+                    resource_type=str(event.get("ResourceType", "")),
+                    physical_id=str(event.get("PhysicalResourceId", "")),
+                    reason=str(event.get("ResourceStatusReason", "")),
+                )
+        return list(found.values())
+
+    def stuck(self, status: str) -> StackStuckError:
+        """Print what could not be deleted and how to recover; the caller raises the returned error."""
+        undeleted = self.undeleted()
+        commands = recovery_commands(self.name, status, undeleted, self.region)
+        self.console.line(f"stack {self.name} is {status}: CloudFormation stopped; nothing else was attempted")
+        for resource in undeleted:
+            self.console.detail(f"not deleted: {resource.describe()}")
+        self.console.detail("recover with (then run the deploy again):")
+        for command in commands:
+            self.console.detail(f"  {command}")
+        return StackStuckError(self.name, status, [r.logical_id for r in undeleted], commands)
 
     def last_update_failed(self) -> bool:
         return self.status() in {"UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_FAILED"}
@@ -177,11 +301,7 @@ class Stack:
             raise
 
     def _print_new_events(self, seen: set[str]) -> None:
-        try:
-            events = self.client.describe_stack_events(StackName=self.name)["StackEvents"]
-        except ClientError:
-            return
-        for event in reversed(events[:50]):
+        for event in reversed(self._events()[:50]):
             event_id = str(event.get("EventId"))
             if event_id in seen:
                 continue

@@ -15,6 +15,7 @@ import requests
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
+from app.ai import deployments
 from app.api import create_app
 from app.migrate import apply_migrations
 from app.plan import Plan, load_plan
@@ -41,7 +42,8 @@ def services() -> Iterator[Services]:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    azure = AzureAIStandIn(api_key="azure-test-key").start()
+    # The stand-in resource has exactly the plan's deployments: a worker calling any other model gets a 404.
+    azure = AzureAIStandIn(api_key="azure-test-key", deployments=set(deployments(load_plan(DEFAULT_PLAN_PATH)))).start()
     qstash = QStashStandIn(token="qstash-test-token").start()
     apply_migrations(postgres.url)
     env = {
@@ -59,10 +61,10 @@ def services() -> Iterator[Services]:
         "QSTASH_TOKEN": qstash.token,
         "QSTASH_CURRENT_SIGNING_KEY": CURRENT_KEY,
         "QSTASH_NEXT_SIGNING_KEY": NEXT_KEY,
-        "AZURE_AI_ENDPOINT": azure.endpoint,
-        "AZURE_AI_API_KEY": azure.api_key,
-        "AZURE_AI_MAX_RETRIES": "0",
-        "AZURE_AI_TIMEOUT_SECONDS": "30",
+        "AZURE_OPENAI_BASE_URL": azure.base_url,
+        "AZURE_OPENAI_API_KEY": azure.api_key,
+        "AZURE_OPENAI_MAX_RETRIES": "0",
+        "AZURE_OPENAI_TIMEOUT_SECONDS": "30",
         "HEALTH_TIMEOUT_SECONDS": "2",
         "LOG_LEVEL": "WARNING",
     }

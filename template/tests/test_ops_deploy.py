@@ -7,6 +7,8 @@ migrations on the real PostgreSQL, QStash schedules and verify all run for real.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +18,23 @@ from qstash import QStash
 from app.plan import load_plan
 from app.schedules import desired_schedules
 from app.settings import DEFAULT_PLAN_PATH
+from devstack.qstash_server import QStashStandIn
+from ops.concurrency import QUOTA_CODE
+from ops.config import QStashRegion, QStashRegions
 from ops.deploy import deploy
 from ops.errors import PreflightError, StepFailedError
 from ops.rollback import rollback
 from ops.schedules import plan_key
 from tests.helpers import Services
-from tests.ops_support import ACCOUNT_ID, DB_PASSWORD, Deployed, Recorder, ops_context, tiny_package
+from tests.ops_support import (
+    ACCOUNT_ID,
+    DB_PASSWORD,
+    AccountFacts,
+    Deployed,
+    Recorder,
+    ops_context,
+    tiny_package,
+)
 
 pytest_plugins = ["tests.conftest_ops"]
 
@@ -137,13 +150,14 @@ def test_the_cli_exits_non_zero_naming_the_step(
     assert "deploy failed: step 'verify' failed" in last
 
 
-def _with_cloudformation(deployed: Deployed) -> Any:
+def _with_cloudformation(deployed: Deployed, facts: AccountFacts | None = None) -> Any:
+    """The CLI's clients, against moto, the change-set stand-in and the account facts moto lacks."""
     from ops.aws import Clients
 
     original = Clients.for_region
 
     def build(region: str) -> Clients:
-        clients = original(region)
+        clients: Clients = (facts or AccountFacts()).wire(original(region), deployed.world.plan)
         clients.cloudformation = deployed.cloudformation
         return clients
 
@@ -211,6 +225,10 @@ def test_redeploy_changes_no_secret_and_no_schedule(deployed: Deployed, recorder
     assert "\n" + " " * 10 + "+ " not in out  # no schedule created the second time
 
 
+def _failures(out: str) -> list[str]:
+    return [line.strip() for line in out.splitlines() if line.strip().startswith("FAIL ")]
+
+
 def test_preflight_reports_each_problem_on_one_line(deployed: Deployed, recorder: Recorder) -> None:
     world = deployed.world
     for name in ("QSTASH_TOKEN", "QSTASH_NEXT_SIGNING_KEY"):
@@ -219,13 +237,185 @@ def test_preflight_reports_each_problem_on_one_line(deployed: Deployed, recorder
     ctx = ops_context(deployed, recorder)
     with pytest.raises(PreflightError) as failure:
         deploy(ctx, yes=True, dry_run=False)
-    lines = [line for line in ctx.console.out.getvalue().splitlines() if "] preflight:" in line]
-    assert len(lines) == 3
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 3 == len(failure.value.problems)
     assert any("QSTASH_TOKEN is not set" in line for line in lines)
     assert any("QSTASH_NEXT_SIGNING_KEY is not set" in line for line in lines)
     assert any(f"the plan deploys to {world.plan.region}" in line for line in lines)
     assert failure.value.exit_code == 2
     assert recorder.overlays == []
+    assert deployed.cloudformation.change_sets == []  # nothing was asked of CloudFormation
+
+
+def test_preflight_alone_checks_everything_and_changes_nothing(deployed: Deployed, recorder: Recorder) -> None:
+    workers = deployed.outputs["WorkersFunctionName"]
+    lam = deployed.world.client("lambda")
+    versions_before = lam.list_versions_by_function(FunctionName=workers)["Versions"]
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=False, dry_run=False, preflight_only=True) == 0
+    out = ctx.console.out.getvalue()
+    plan = deployed.world.plan
+    checks = ["python", "tools", "variables", "aws", "region", "concurrency", "budget", "qstash"]
+    for check in checks + (["azure"] if plan.needs_azure_ai else []):
+        assert f"ok   {check}:" in out, check
+    assert ("azure:" in out) is plan.needs_azure_ai
+    assert _failures(out) == []
+    # The versions the region offers, as resolved: the default minor of the major, the newest of the cache's.
+    facts = AccountFacts()
+    assert f"{plan.database.engine} {facts.database_version} on {plan.database.instance_class}" in out
+    assert f"{plan.cache.engine} {facts.expected_cache_version(plan.cache.major)} on {plan.cache.node_type}" in out
+    assert f"reserving {plan.reserved_concurrency} of the account's {facts.limit}" in out
+    assert "preflight passed: nothing was changed" in out
+    assert deployed.cloudformation.change_sets == []
+    assert lam.list_versions_by_function(FunctionName=workers)["Versions"] == versions_before
+    assert recorder.overlays == []
+
+
+def test_the_cli_runs_the_preflight_alone(
+    deployed: Deployed, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.cli import main
+
+    monkeypatch.setattr("ops.aws.Clients.for_region", _with_cloudformation(deployed))
+    assert main(["deploy", "--preflight"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith("preflight passed: nothing was changed")
+    assert deployed.cloudformation.change_sets == []
+
+
+def test_an_empty_qstash_url_stops_the_preflight_in_one_line(
+    deployed: Deployed, recorder: Recorder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.cli import main
+
+    deployed.world.environ["QSTASH_URL"] = ""
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError) as failure:
+        deploy(ctx, yes=True, dry_run=False, preflight_only=True)
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 1 == len(failure.value.problems)
+    assert lines[0].startswith("FAIL variables: QSTASH_URL is not set")
+    # It names both regions' URLs, the plan's recommendation first.
+    recommended = next(r for r in deployed.world.plan.qstash.regions if r.id == deployed.world.plan.qstash.recommended)
+    assert f"{recommended.url} ({recommended.name}, recommended for this plan)" in lines[0]
+    assert all(r.url in lines[0] for r in deployed.world.plan.qstash.regions)
+
+    # Through the CLI: exit 2, the last line counts the problems, no traceback.
+    monkeypatch.setenv("QSTASH_URL", "")
+    monkeypatch.setattr("ops.aws.Clients.for_region", _with_cloudformation(deployed))
+    assert main(["deploy", "--preflight"]) == 2
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    last = out.strip().splitlines()[-1]
+    assert last.endswith("deploy failed: 1 preflight problem(s), each listed above; nothing was changed")
+
+
+@pytest.fixture
+def us_region(services: Services) -> Iterator[QStashStandIn]:
+    """A second QStash stand-in standing for the other region: its own token and signing keys."""
+    server = QStashStandIn(token="us-region-token", keys=("sig_us_current_key_0000", "sig_us_next_key_1111")).start()
+    yield server
+    server.stop()
+
+
+def _two_regions(deployed: Deployed, services: Services, us: QStashStandIn) -> None:
+    """The plan's QStash regions, with the session's stand-in as EU and `us` as US."""
+    world = deployed.world
+    world.plan = dataclasses.replace(
+        world.plan,
+        qstash=QStashRegions(
+            recommended=world.plan.qstash.recommended,
+            regions=(
+                QStashRegion("eu-central-1", "EU", services.qstash.url, ()),
+                QStashRegion("us-east-1", "US", us.url, ()),
+            ),
+        ),
+    )
+
+
+def test_a_token_from_the_other_region_stops_the_preflight_naming_it(
+    deployed: Deployed, recorder: Recorder, services: Services, us_region: QStashStandIn
+) -> None:
+    # The EU URL with the US account's token and keys, as when the URL was left at QStash's old default.
+    _two_regions(deployed, services, us_region)
+    world = deployed.world
+    world.environ.update(
+        QSTASH_URL=services.qstash.url,
+        QSTASH_TOKEN=us_region.token,
+        QSTASH_CURRENT_SIGNING_KEY=us_region.keys[0],
+        QSTASH_NEXT_SIGNING_KEY=us_region.keys[1],
+    )
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError):
+        deploy(ctx, yes=True, dry_run=False)
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 1
+    assert lines[0].startswith("FAIL qstash: QSTASH_TOKEN is not valid in QStash's EU (eu-central-1")
+    assert "HTTP 401" in lines[0]
+    assert f"the other region is US: {us_region.url}" in lines[0]
+    assert us_region.token not in ctx.console.out.getvalue()
+    assert deployed.cloudformation.change_sets == []
+
+
+def test_signing_keys_of_another_account_or_region_stop_the_preflight(
+    deployed: Deployed, recorder: Recorder, services: Services, us_region: QStashStandIn
+) -> None:
+    # The US URL and token are right, the keys were copied from the EU account.
+    _two_regions(deployed, services, us_region)
+    deployed.world.environ.update(QSTASH_URL=us_region.url, QSTASH_TOKEN=us_region.token)
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError):
+        deploy(ctx, yes=True, dry_run=False, preflight_only=True)
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 1
+    assert "are not the signing keys of QStash's US (us-east-1" in lines[0]
+    assert "belong to another QStash account or region" in lines[0]
+    for key in (services.current_key, services.next_key, *us_region.keys):
+        assert key not in ctx.console.out.getvalue()
+
+
+def test_an_unknown_qstash_host_is_named(deployed: Deployed, recorder: Recorder) -> None:
+    deployed.world.environ["QSTASH_URL"] = "https://qstash.example.com"
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError):
+        deploy(ctx, yes=True, dry_run=False, preflight_only=True)
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 1
+    assert "QSTASH_URL https://qstash.example.com is not a QStash region" in lines[0]
+
+
+def test_a_low_concurrency_quota_deploys_without_reserved_concurrency_and_says_so(
+    deployed: Deployed, recorder: Recorder
+) -> None:
+    planned = deployed.world.plan.reserved_concurrency
+    assert planned > 0
+    # A new account whose quota is 10 concurrent executions: nothing can be reserved in it.
+    deployed.world.client("lambda").delete_function_concurrency(FunctionName=deployed.outputs["WorkersFunctionName"])
+    facts = AccountFacts(limit=10, unreserved=10)
+    ctx = ops_context(deployed, recorder, facts=facts)
+    assert deploy(ctx, yes=True, dry_run=False) == 0
+    assert deployed.cloudformation.parameters()["ReservedConcurrency"] == "0"
+    out = ctx.console.out.getvalue()
+    warnings = [line.strip() for line in out.splitlines() if line.strip().startswith("WARN concurrency:")]
+    assert len(warnings) == 1
+    assert "WITHOUT reserved concurrency" in warnings[0]
+    assert f"'Concurrent executions' (quota code {QUOTA_CODE}) of at least {planned + 100}" in warnings[0]
+    assert f"region {deployed.world.plan.region}" in warnings[0]
+    assert "deployed: live = version" in out
+
+
+def test_an_update_keeps_the_engine_versions_and_turns_deletion_protection_on(
+    deployed: Deployed, recorder: Recorder
+) -> None:
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=True, dry_run=False) == 0
+    # The stack on moto has every parameter: the running versions stay, the account affords the plan's.
+    assert deployed.cloudformation.parameters() == {
+        "DatabaseDeletionProtection": "true",
+        "DatabaseEngineVersion": True,
+        "CacheEngineVersion": True,
+        "ReservedConcurrency": str(deployed.world.plan.reserved_concurrency),
+    }
+    assert deployed.cloudformation.requests[-1]["ChangeSetType"] == "UPDATE"
 
 
 def test_budget_and_alarms_exist_as_the_plan_says(deployed: Deployed) -> None:
@@ -234,3 +424,30 @@ def test_budget_and_alarms_exist_as_the_plan_says(deployed: Deployed) -> None:
     assert float(budget["Budget"]["BudgetLimit"]["Amount"]) == pytest.approx(plan.budget.limit_usd)
     alarms = deployed.world.client("cloudwatch").describe_alarms(AlarmNames=list(plan.alarm_names))["MetricAlarms"]
     assert sorted(a["AlarmName"] for a in alarms) == sorted(plan.alarm_names)
+
+
+def test_a_class_or_node_type_the_region_lacks_stops_the_preflight(deployed: Deployed, recorder: Recorder) -> None:
+    plan = deployed.world.plan
+    ctx = ops_context(deployed, recorder, facts=AccountFacts(class_offered=False, node_offered=False))
+    with pytest.raises(PreflightError):
+        deploy(ctx, yes=True, dry_run=False, preflight_only=True)
+    lines = _failures(ctx.console.out.getvalue())
+    assert lines == [
+        f"FAIL region: RDS in {plan.region} has no {plan.database.instance_class} for {plan.database.engine}"
+        f" {AccountFacts().database_version} (choose another region, or another tier with --users)",
+        f"FAIL region: ElastiCache in {plan.region} does not offer {plan.cache.node_type}",
+    ]
+
+
+def test_a_plan_whose_aws_estimate_exceeds_the_budget_stops_the_preflight(
+    deployed: Deployed, recorder: Recorder
+) -> None:
+    world = deployed.world
+    high = world.plan.budget.aws_estimate_high
+    world.plan = dataclasses.replace(world.plan, budget=dataclasses.replace(world.plan.budget, limit_usd=high - 1))
+    ctx = ops_context(deployed, recorder)
+    with pytest.raises(PreflightError):
+        deploy(ctx, yes=True, dry_run=False, preflight_only=True)
+    lines = _failures(ctx.console.out.getvalue())
+    assert len(lines) == 1
+    assert lines[0].startswith(f"FAIL budget: the plan's AWS high estimate ${high:,.2f}/month exceeds the AWS budget")

@@ -19,6 +19,7 @@ PROD_ENV = {
     "DATABASE_URL": "postgresql://u:p@db:5432/app",
     "REDIS_URL": "rediss://cache:6379/0",
     "S3_BUCKET": "bucket",
+    "QSTASH_URL": "https://qstash-us-east-1.upstash.io",
     "QSTASH_CURRENT_SIGNING_KEY": "sig_current",
     "QSTASH_NEXT_SIGNING_KEY": "sig_next",
 }
@@ -45,6 +46,14 @@ def test_production_requires_both_signing_keys(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("QSTASH_NEXT_SIGNING_KEY", "")
     with pytest.raises(ValidationError, match="QSTASH_NEXT_SIGNING_KEY"):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_production_requires_the_qstash_region_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in PROD_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QSTASH_URL", "")
+    with pytest.raises(ValidationError, match="QSTASH_URL is required"):
         Settings()  # type: ignore[call-arg]
 
 

@@ -37,12 +37,22 @@ class WorkerPlan(_Model):
         return self
 
 
+class FlowControlPlan(_Model):
+    """QStash flow control every message to the workers carries: at most `parallelism` deliveries in flight
+    under `key` (the workers' reserved concurrency, which also bounds the database connections)."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    parallelism: int = Field(ge=1)
+
+
 class QStashPlan(_Model):
     retries: int = Field(ge=0, le=5)
     timeout_seconds: int = Field(gt=0)
     dedupe_ttl_seconds: int = Field(gt=0)
     max_body_bytes: int = Field(gt=0)
     failure_callback_route: str = Field(pattern=_ROUTE.pattern)
+    signature_clock_tolerance_seconds: int = Field(ge=0, le=60)
+    flow_control: FlowControlPlan
 
 
 S = TypeVar("S", bound=BaseModel)

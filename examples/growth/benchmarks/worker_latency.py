@@ -116,8 +116,8 @@ def main() -> int:
             "QSTASH_TOKEN": "bench",
             "QSTASH_CURRENT_SIGNING_KEY": SIGNING_KEY,
             "QSTASH_NEXT_SIGNING_KEY": SIGNING_KEY + "-next",
-            "AZURE_AI_ENDPOINT": azure.endpoint,
-            "AZURE_AI_API_KEY": "bench",
+            "AZURE_OPENAI_BASE_URL": azure.base_url,
+            "AZURE_OPENAI_API_KEY": "bench",
             "LOG_LEVEL": "WARNING",
         }
         import boto3

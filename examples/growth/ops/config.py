@@ -8,6 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.settings import V1_BASE_URL_EXAMPLE, is_v1_base_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OPS_PLAN_PATH = REPO_ROOT / "infra" / "ops.json"
@@ -15,9 +18,8 @@ TEMPLATE_PATH = REPO_ROOT / "infra" / "stack.yaml"
 APP_PLAN_PATH = REPO_ROOT / "app" / "plan.json"
 
 # The variables the deploy copies into the app secret and into each published Lambda version.
-SECRET_VARS = ("QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY", "AZURE_AI_API_KEY")
-PLAIN_VARS = ("QSTASH_URL", "AZURE_AI_ENDPOINT")
-DEFAULT_QSTASH_URL = "https://qstash.upstash.io"
+SECRET_VARS = ("QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY", "AZURE_OPENAI_API_KEY")
+PLAIN_VARS = ("QSTASH_URL", "AZURE_OPENAI_BASE_URL")
 
 # Every variable the ops read, with the comment the env file example should carry.
 ENV_VARS: dict[str, str] = {
@@ -25,12 +27,12 @@ ENV_VARS: dict[str, str] = {
     "AWS_PROFILE": "optional named AWS profile (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
     "STACK_NAME": "optional CloudFormation stack name (default: the project slug)",
     "PUBLIC_BASE_URL": "optional public URL QStash calls (default: the stack's Function URL)",
-    "QSTASH_URL": "QStash API base URL (EU default https://qstash.upstash.io)",
+    "QSTASH_URL": "QStash API base URL of the region the QStash account is in (required; no default)",
     "QSTASH_TOKEN": "QStash API token (secret)",
     "QSTASH_CURRENT_SIGNING_KEY": "QStash current signing key (secret)",
     "QSTASH_NEXT_SIGNING_KEY": "QStash next signing key (secret)",
-    "AZURE_AI_ENDPOINT": "Azure AI Foundry models endpoint",
-    "AZURE_AI_API_KEY": "Azure AI key (secret)",
+    "AZURE_OPENAI_BASE_URL": "Foundry resource's v1 endpoint, https://<resource>.openai.azure.com/openai/v1/",
+    "AZURE_OPENAI_API_KEY": "key of that Foundry resource (secret)",
     "ENV_FILE": "optional env file the scripts load (default: .env.production.local)",
 }
 
@@ -42,6 +44,60 @@ class Budget:
     name: str
     limit_usd: float
     thresholds: tuple[int, ...]
+    aws_estimate_high: float  # the plan's AWS lines at their high estimate: what the budget must hold
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: str
+    engine_version: str  # the plan's major: the deploy resolves the region's default minor of it
+    instance_class: str
+
+
+@dataclass(frozen=True)
+class Cache:
+    engine: str
+    engine_version: str  # the plan's major.minor: the deploy takes the region's newest of its major
+    node_type: str
+
+    @property
+    def major(self) -> str:
+        return self.engine_version.split(".")[0]
+
+
+@dataclass(frozen=True)
+class QStashRegion:
+    id: str
+    name: str
+    url: str
+    hosts: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.id}, {self.url})"
+
+
+@dataclass(frozen=True)
+class QStashRegions:
+    """QStash's regions (each with its own tokens and signing keys) and the one the plan recommends."""
+
+    recommended: str
+    regions: tuple[QStashRegion, ...]
+
+    def of_url(self, url: str) -> QStashRegion | None:
+        parts = urlsplit(url)
+        return next(
+            (r for r in self.regions if parts.hostname in r.hosts or parts.netloc == urlsplit(r.url).netloc), None
+        )
+
+    def others(self, region: QStashRegion) -> tuple[QStashRegion, ...]:
+        return tuple(r for r in self.regions if r != region)
+
+    def choices(self) -> str:
+        """Every region's URL, the recommended one first (for messages)."""
+        ordered = sorted(self.regions, key=lambda r: r.id != self.recommended)
+        return " or ".join(
+            f"{r.url} ({r.name}{', recommended for this plan' if r.id == self.recommended else ''})" for r in ordered
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +110,13 @@ class OpsPlan:
     alarm_names: tuple[str, ...]
     budget: Budget
     needs_azure_ai: bool
+    reserved_concurrency: int
+    database: Database
+    cache: Cache
+    qstash: QStashRegions
+    cron_timeout_seconds: int
+    task_invoke_margin_seconds: int
+    predeploy_snapshots_kept: int
 
     @property
     def workers_function(self) -> str:
@@ -70,8 +133,25 @@ class OpsPlan:
             sla_p95_ms=float(raw["sla_p95_ms"]),
             sla_latency_samples=int(raw["sla_latency_samples"]),
             alarm_names=tuple(raw["alarm_names"]),
-            budget=Budget(budget["name"], float(budget["limit_usd"]), tuple(budget["thresholds"])),
+            budget=Budget(
+                budget["name"],
+                float(budget["limit_usd"]),
+                tuple(budget["thresholds"]),
+                float(budget["aws_estimate_high"]),
+            ),
             needs_azure_ai=bool(raw["needs_azure_ai"]),
+            reserved_concurrency=int(raw["reserved_concurrency"]),
+            database=Database(**raw["database"]),
+            cache=Cache(**raw["cache"]),
+            qstash=QStashRegions(
+                recommended=raw["qstash"]["region"],
+                regions=tuple(
+                    QStashRegion(r["id"], r["name"], r["url"], tuple(r["hosts"])) for r in raw["qstash"]["regions"]
+                ),
+            ),
+            cron_timeout_seconds=int(raw["cron_timeout_seconds"]),
+            task_invoke_margin_seconds=int(raw["task_invoke_margin_seconds"]),
+            predeploy_snapshots_kept=int(raw["predeploy_snapshots_kept"]),
         )
 
 
@@ -92,7 +172,8 @@ class OpsEnv:
             region=region,
             stack_name=env.get("STACK_NAME") or plan.stack_name,
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-            qstash_url=(env.get("QSTASH_URL") or DEFAULT_QSTASH_URL).rstrip("/"),
+            # No default: QStash tokens and signing keys belong to one region (see QStashRegions).
+            qstash_url=(env.get("QSTASH_URL") or "").rstrip("/"),
             values=values,
         )
 
@@ -105,10 +186,18 @@ class OpsEnv:
             found.append(f"AWS_REGION is {self.region} but the plan deploys to {plan.region}")
         if self.public_base_url and not _HTTPS_OR_LOOPBACK.match(self.public_base_url):
             found.append("PUBLIC_BASE_URL must start with https://")
+        azure_url = self.values.get("AZURE_OPENAI_BASE_URL", "")
+        if azure_url and not (_HTTPS_OR_LOOPBACK.match(azure_url) and is_v1_base_url(azure_url, https_only=False)):
+            found.append(f"AZURE_OPENAI_BASE_URL must be https and end in /openai/v1 (e.g. {V1_BASE_URL_EXAMPLE})")
+        if not self.qstash_url and (needs_secrets or "QSTASH_TOKEN" in self.values):
+            found.append(
+                "QSTASH_URL is not set: QStash is regional and a token works in its own region only; set it to"
+                f" {plan.qstash.choices()}, the region your QStash account is in"
+            )
         if needs_secrets:
             required = ["QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY"]
             if plan.needs_azure_ai:
-                required += ["AZURE_AI_ENDPOINT", "AZURE_AI_API_KEY"]
+                required += ["AZURE_OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY"]
             missing = [name for name in required if name not in self.values]
             found += [f"{name} is not set (see .env.production.local.example)" for name in missing]
         return found

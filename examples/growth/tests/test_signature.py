@@ -1,4 +1,5 @@
-"""Every route verifies the QStash signature against the raw body and its configured public URL."""
+"""Every route verifies the QStash signature against the raw body and its configured public URL, with the
+plan's clock tolerance for a token that is due a little later than the worker's clock says."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from collections.abc import Callable
 import psycopg
 import pytest
 import redis
+from qstash import Receiver
+from qstash.errors import SignatureError
 
 from app.plan import Plan, load_plan
-from app.settings import DEFAULT_PLAN_PATH
+from app.settings import DEFAULT_PLAN_PATH, Settings
+from app.signature import InvalidSignatureError, SignatureVerifier
 from devstack.qstash_signer import sign
 from tests.helpers import Courier, Services, new_message_id, scalar
 
@@ -114,3 +118,70 @@ def test_signed_request_without_message_id_is_rejected(
     response = courier.post_raw(ROUTE, BODY, headers)
     assert response.status_code == 489
     _assert_nothing_happened(db_conn, redis_client)
+
+
+TOLERANCE = PLAN.qstash.signature_clock_tolerance_seconds
+# QStash's clock ahead of ours by up to this many seconds: the token's nbf/iat are in our future.
+EARLY = 2
+
+
+def _early_token(services: Services, seconds: float, key: str | None = None) -> str:
+    return sign(BODY, _url(services), key or services.current_key, now=time.time() + seconds)
+
+
+def test_the_sdk_alone_ignores_clock_tolerance(services: Services) -> None:
+    """Why app.signature waits: qstash 3.4.0 passes the tolerance where PyJWT does not read it. When this
+    fails, the SDK honours `clock_tolerance` and the wait in app.signature can go."""
+    receiver = Receiver(current_signing_key=services.current_key, next_signing_key=services.next_key)
+    with pytest.raises(SignatureError):
+        receiver.verify(
+            signature=_early_token(services, EARLY), body=BODY.decode(), url=_url(services), clock_tolerance=TOLERANCE
+        )
+
+
+def test_a_token_due_within_the_tolerance_is_accepted_once_due(
+    courier: Courier, services: Services, db_conn: psycopg.Connection
+) -> None:
+    assert TOLERANCE >= EARLY, "the plan's tolerance covers a clock two seconds behind QStash's"
+    started = time.monotonic()
+    response = courier.post_raw(ROUTE, BODY, _headers(_early_token(services, EARLY)))
+    assert response.status_code == 200, response.text
+    # nbf is a whole second: the token was due between EARLY - 1 and EARLY seconds after signing.
+    assert time.monotonic() - started >= EARLY - 1
+    assert scalar(db_conn, "SELECT count(*) FROM failed_messages") == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "token"),
+    [
+        ("beyond_tolerance", lambda s: _early_token(s, TOLERANCE + 60)),
+        ("forged_and_early", lambda s: _early_token(s, EARLY, key="sig_attacker_key_000000000000000000")),
+        ("expired_beyond_tolerance", lambda s: _early_token(s, -(300 + TOLERANCE + 60))),
+    ],
+)
+def test_other_tokens_are_rejected_without_waiting(
+    case: str, token: Callable[[Services], str], services: Services, settings: Settings
+) -> None:
+    waits: list[float] = []
+    verifier = SignatureVerifier(settings, clock_tolerance_seconds=TOLERANCE, sleep=waits.append)
+    with pytest.raises(InvalidSignatureError):
+        verifier.verify(signature=token(services), body=BODY, url=_url(services))
+    assert waits == []
+
+
+def test_a_wait_is_followed_by_one_more_receiver_check(services: Services, settings: Settings) -> None:
+    """The wait is a gate, not a verdict: a token early by little but for another URL stays refused."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    verifier = SignatureVerifier(settings, clock_tolerance_seconds=TOLERANCE, sleep=sleep)
+    token = sign(BODY, _url(services, "/workers/other"), services.current_key, now=time.time() + EARLY)
+    with pytest.raises(InvalidSignatureError):
+        verifier.verify(signature=token, body=BODY, url=_url(services))
+    assert len(waits) == 1
+    assert 0 < waits[0] <= EARLY
+    # The token is due now: the refusal after the wait came from the URL, not from the clock.
+    assert verifier.seconds_early(token) is None

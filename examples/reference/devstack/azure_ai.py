@@ -1,9 +1,20 @@
-"""Loopback stand-in for an Azure AI Foundry models endpoint (the chat-completions wire format that
-`azure-ai-inference`'s ChatCompletionsClient speaks: POST .../chat/completions?api-version=...).
+"""Loopback stand-in for an Azure AI Foundry resource's OpenAI v1 endpoint (what the OpenAI SDK speaks:
+`POST {base_url}/chat/completions`, with `base_url` ending in `/openai/v1` and no api-version).
 
-Answers are deterministic and carry `usage` token counts, so callers can record spend. Requests whose
-messages contain an image get a JSON answer with tags and a description, as a vision prompt asks for.
-Tests can make it fail (`fail_next`) or hold requests (`hold`) to simulate a slow model mid-job.
+Wire format, as Microsoft documents it (read 2026-11-25):
+- "Migrate from Azure AI Inference SDK to OpenAI SDK",
+  https://learn.microsoft.com/en-us/azure/ai-foundry/how-to/model-inference-to-openai-migration:
+  base URL `https://<resource>.openai.azure.com/openai/v1/`, the key given to `OpenAI(api_key=...)` (which
+  sends it as `Authorization: Bearer <key>`), `model` = the deployment name.
+- "Azure OpenAI Service REST API reference", https://learn.microsoft.com/en-us/azure/ai-services/openai/reference:
+  API-key authentication puts the key in the `api-key` header.
+Error bodies are Azure's `{"error": {"code": ..., "message": ...}}`: 401 for a wrong key, 404
+`DeploymentNotFound` for a deployment the resource does not have (when built with `deployments`).
+
+Answers are deterministic and carry `usage` token counts, so callers can record spend; the answer is cut
+to `max_tokens`/`max_completion_tokens` words. Requests whose messages contain an image get a JSON answer
+with tags and a description, as a vision prompt asks for. Tests can make it fail (`fail_next`) or hold
+requests (`hold_requests`) to simulate a slow model mid-job.
 """
 
 from __future__ import annotations
@@ -15,7 +26,24 @@ from typing import Any
 
 from devstack.http_standin import JsonHandler, LoopbackServer
 
+V1_PATH = "/openai/v1"
 API_KEY_HEADER = "api-key"
+# Azure's answers for a wrong key and a missing deployment (messages as the service words them).
+UNAUTHORIZED = {
+    "error": {
+        "code": "401",
+        "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a"
+        " valid key for an active subscription and use a correct regional API endpoint for your resource.",
+    }
+}
+DEPLOYMENT_NOT_FOUND = {
+    "error": {
+        "code": "DeploymentNotFound",
+        "message": "The API deployment for this resource does not exist. If you created the deployment within"
+        " the last 5 minutes, please wait a moment and try again.",
+    }
+}
+RESOURCE_NOT_FOUND = {"error": {"code": "404", "message": "Resource not found"}}
 
 
 @dataclass
@@ -23,6 +51,8 @@ class RecordedCall:
     model: str
     messages: list[dict[str, Any]]
     path: str
+    max_tokens: int | None = None
+    auth: str = ""  # "bearer" or "api-key": which header carried the key
 
 
 @dataclass
@@ -63,17 +93,25 @@ def answer_for(model: str, messages: list[dict[str, Any]]) -> str:
     return f"[{model}] " + " ".join(last.split()[:12])
 
 
+def _error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": str(status), "message": message}}
+
+
 class AzureAIStandIn(LoopbackServer):
-    def __init__(self, api_key: str) -> None:
+    """`deployments`: the deployment names the resource has (others get 404); None accepts any name."""
+
+    def __init__(self, api_key: str, deployments: set[str] | None = None) -> None:
         super().__init__(_Handler)
         self.api_key = api_key
+        self.deployments = None if deployments is None else frozenset(deployments)
         self.calls: list[RecordedCall] = []
         self.controls = _Controls()
         self._lock = threading.Lock()
 
     @property
-    def endpoint(self) -> str:
-        return f"{self.url}/models"
+    def base_url(self) -> str:
+        """What AZURE_OPENAI_BASE_URL is set to locally (the SDK appends `/chat/completions`)."""
+        return f"{self.url}{V1_PATH}"
 
     def reset(self) -> None:
         with self._lock:
@@ -102,37 +140,58 @@ class _Handler(JsonHandler):
     def standin(self) -> AzureAIStandIn:
         return self.server.standin  # type: ignore[attr-defined,no-any-return]
 
+    def _auth(self) -> str:
+        """Which header carried the right key ("" if none did)."""
+        key = self.standin.api_key
+        if self.headers.get(API_KEY_HEADER) == key:
+            return "api-key"
+        if self.headers.get("Authorization") == f"Bearer {key}":
+            return "bearer"
+        return ""
+
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         standin = self.standin
         body = self.read_body()
-        if not self.path.split("?")[0].endswith("/chat/completions"):
-            self.send_json(404, {"error": {"code": "NotFound", "message": "unknown route"}})
+        if self.path.split("?")[0].rstrip("/") != f"{V1_PATH}/chat/completions":
+            self.send_json(404, RESOURCE_NOT_FOUND)
             return
-        if self.headers.get(API_KEY_HEADER) != standin.api_key:
-            self.send_json(401, {"error": {"code": "Unauthorized", "message": "bad api key"}})
+        auth = self._auth()
+        if not auth:
+            self.send_json(401, UNAUTHORIZED)
             return
-        request = json.loads(body)
-        model = str(request.get("model", "unknown"))
-        messages = list(request.get("messages", []))
+        try:
+            request = json.loads(body)
+        except ValueError:
+            self.send_json(400, _error(400, "the body is not JSON"))
+            return
+        model = request.get("model")
+        messages = request.get("messages")
+        if not isinstance(model, str) or not model:
+            self.send_json(400, _error(400, "'model' (the deployment name) is required"))
+            return
+        if not isinstance(messages, list) or not messages:
+            self.send_json(400, _error(400, "'messages' must be a non-empty array"))
+            return
+        if standin.deployments is not None and model not in standin.deployments:
+            self.send_json(404, DEPLOYMENT_NOT_FOUND)
+            return
+        limit = request.get("max_completion_tokens", request.get("max_tokens"))
+        max_tokens = int(limit) if isinstance(limit, int) and limit > 0 else None
         with standin._lock:
-            standin.calls.append(RecordedCall(model=model, messages=messages, path=self.path))
+            standin.calls.append(
+                RecordedCall(model=model, messages=messages, path=self.path, max_tokens=max_tokens, auth=auth)
+            )
         controls = standin.controls
         if controls.hold.is_set():
             controls.arrived.set()
             controls.release.wait(60)
         failure = standin._next_failure()
         if failure is not None:
-            self.send_json(
-                failure,
-                {
-                    "error": {
-                        "code": "ServiceUnavailable",
-                        "message": "stand-in failure",
-                    }
-                },
-            )
+            self.send_json(failure, _error(failure, "stand-in failure"))
             return
-        content = answer_for(model, messages)
+        words = answer_for(model, messages).split()
+        truncated = max_tokens is not None and len(words) > max_tokens
+        content = " ".join(words[:max_tokens] if truncated else words)
         prompt_tokens = sum(len(text.split()) for text in _texts(messages)) + 85 * _has_image(messages)
         completion_tokens = len(content.split())
         self.send_json(
@@ -145,7 +204,7 @@ class _Handler(JsonHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "stop",
+                        "finish_reason": "length" if truncated else "stop",
                         "message": {"role": "assistant", "content": content},
                     }
                 ],

@@ -17,6 +17,7 @@ class Clients:
     cloudformation: Any
     lambda_: Any
     rds: Any
+    elasticache: Any
     s3: Any
     secretsmanager: Any
     cloudwatch: Any
@@ -34,6 +35,7 @@ class Clients:
             cloudformation=client("cloudformation"),
             lambda_=client("lambda"),
             rds=client("rds"),
+            elasticache=client("elasticache"),
             s3=client("s3"),
             secretsmanager=client("secretsmanager"),
             cloudwatch=client("cloudwatch"),

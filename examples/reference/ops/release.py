@@ -15,18 +15,59 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from email.parser import Parser
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ops.config import REPO_ROOT
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ops.config import REPO_ROOT, OpsPlan
 from ops.console import Console
+from ops.errors import OpsError
 
 ALIAS = "live"
 # What the Lambda package holds besides the dependencies (ops/ for the cron function's tasks).
 PACKAGE_DIRS = ("app", "migrations", "ops")
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)  # zip entries carry no build time: same sources, same hash
+
+# The workers' runtime: python3.12 on arm64. "Building Lambda functions with Python"
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, read 2026-11-25): python3.12 runs on
+# Amazon Linux 2023, whose glibc is 2.34 ("Core toolchain packages glibc, gcc, binutils",
+# https://docs.aws.amazon.com/linux/al2023/ug/core-glibc.html, read 2026-11-25).
+LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_GLIBC = (2, 34)
+# Every wheel platform tag that runtime accepts. "Working with .zip file archives for Python Lambda functions"
+# (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, read 2026-11-25) vendors with
+# `pip install --platform manylinux2014_aarch64 --only-binary=:all:`; with that tag alone pip skips wheels
+# built for a newer glibc (psycopg-binary 3.3 publishes only manylinux_2_28_aarch64) and silently settles on
+# an older release. pip takes several `--platform` and does not widen a PEP 600 tag to older glibcs, so each
+# glibc from manylinux2014's (2.17, the oldest aarch64 manylinux) up to the runtime's is listed.
+LAMBDA_PLATFORMS: tuple[str, ...] = (
+    "manylinux2014_aarch64",
+    *(f"manylinux_2_{minor}_aarch64" for minor in range(17, LAMBDA_GLIBC[1] + 1)),
+)
+# What pyproject's environment markers see on that runtime (PEP 508 names).
+LAMBDA_MARKER_ENVIRONMENT = {
+    "implementation_name": "cpython",
+    "platform_machine": "aarch64",
+    "platform_system": "Linux",
+    "sys_platform": "linux",
+    "os_name": "posix",
+    "python_version": LAMBDA_PYTHON_VERSION,
+    "python_full_version": f"{LAMBDA_PYTHON_VERSION}.0",
+}
+
+
+class DependencyResolutionError(OpsError):
+    """The Lambda package would hold a dependency that pyproject does not allow (or lacks one)."""
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
@@ -43,25 +84,135 @@ def runtime_requirements(root: Path = REPO_ROOT) -> list[str]:
     return [str(dep) for dep in project.get("dependencies", [])]
 
 
+def pip_install_args(target: Path, requirements: Sequence[str]) -> list[str]:
+    """pip's command line for the runtime's wheels (linux arm64, CPython 3.12), whatever machine deploys."""
+    platforms = [arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)]
+    return [
+        sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), *platforms,
+        "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION, "--only-binary=:all:",
+        *requirements,
+    ]  # fmt: skip
+
+
 def vendor_dependencies(target: Path, requirements: list[str]) -> None:
-    """Linux arm64 wheels for Python 3.12 (the Lambda runtime), whatever machine deploys."""
-    subprocess.run(
-        [
-            sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
-            "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.12",
-            "--only-binary=:all:", *requirements,
-        ],
-        check=True,
-    )  # fmt: skip
+    subprocess.run(pip_install_args(target, requirements), check=True)
 
 
-def build_package(root: Path = REPO_ROOT, *, with_dependencies: bool = True) -> bytes:
+@dataclass(frozen=True)
+class Resolved:
+    """One distribution in the package: what pip chose, what the tests ran against, what pyproject asks."""
+
+    name: str
+    packaged: str
+    tested: str | None  # installed where the deploy runs (the tests' environment); None: not installed here
+    requirement: Requirement | None  # pyproject's, for a direct dependency
+
+    @property
+    def allowed(self) -> bool:
+        if self.requirement is None:
+            return True
+        return _version(self.packaged) is not None and self.requirement.specifier.contains(
+            self.packaged, prereleases=True
+        )
+
+    @property
+    def older_than_tested(self) -> bool:
+        packaged, tested = _version(self.packaged), _version(self.tested)
+        return packaged is not None and tested is not None and packaged < tested
+
+    @property
+    def note(self) -> str:
+        if not self.allowed:
+            return "NOT ALLOWED by pyproject"
+        if self.older_than_tested:
+            return "OLDER than tested"
+        if self.tested is None:
+            return "not installed here (untested)"
+        if self.tested != self.packaged:
+            return "newer than tested"
+        return ""
+
+
+def _version(text: str | None) -> Version | None:
+    try:
+        return None if text is None else Version(text)
+    except InvalidVersion:
+        return None
+
+
+def packaged_versions(target: Path) -> dict[str, str]:
+    """Name -> version of every distribution pip installed into `target` (its `*.dist-info/METADATA`)."""
+    found: dict[str, str] = {}
+    for meta in sorted(target.glob("*.dist-info/METADATA")):
+        headers = Parser().parsestr(meta.read_text(encoding="utf-8", errors="replace"), headersonly=True)
+        if headers["Name"] and headers["Version"]:
+            found[canonicalize_name(headers["Name"])] = str(headers["Version"])
+    return found
+
+
+def installed_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """The versions where the deploy runs: the environment the tests ran against."""
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def resolution_report(
+    packaged: Mapping[str, str], requirements: Sequence[str], tested: Mapping[str, str | None]
+) -> tuple[list[Resolved], list[str]]:
+    """The package's distributions against pyproject and the tested versions; and every problem, one line
+    each (a direct dependency missing from the package or at a version pyproject does not allow)."""
+    direct: dict[str, Requirement] = {}
+    for line in requirements:
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate(LAMBDA_MARKER_ENVIRONMENT):
+            direct[canonicalize_name(requirement.name)] = requirement
+    rows = [Resolved(name, version, tested.get(name), direct.get(name)) for name, version in sorted(packaged.items())]
+    problems = [
+        f"{name} is not in the package (pyproject: {req})" for name, req in direct.items() if name not in packaged
+    ]
+    problems += [
+        f"{row.name} {row.packaged} was packaged, pyproject wants {row.requirement}" for row in rows if not row.allowed
+    ]
+    return rows, problems
+
+
+def format_report(rows: Sequence[Resolved]) -> list[str]:
+    table = [("package", "packaged", "tested", "pyproject", "")] + [
+        (r.name, r.packaged, r.tested or "-", str(r.requirement.specifier) if r.requirement else "", r.note)
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+
+
+def check_dependencies(target: Path, requirements: list[str], console: Console) -> list[Resolved]:
+    """Prints what the package holds against pyproject and the tested versions; fails on a disallowed one."""
+    packaged = packaged_versions(target)
+    rows, problems = resolution_report(packaged, requirements, installed_versions(packaged))
+    for line in format_report(rows):
+        console.detail(line)
+    older = [f"{r.name} {r.packaged} < {r.tested}" for r in rows if r.older_than_tested]
+    if older:
+        console.detail(f"older than tested ({len(older)}): " + ", ".join(older))
+    if problems:
+        raise DependencyResolutionError("; ".join(problems))
+    return rows
+
+
+def build_package(root: Path = REPO_ROOT, *, with_dependencies: bool = True, console: Console | None = None) -> bytes:
     """A deterministic zip of the app (and its dependencies unless told otherwise)."""
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         entries = _files(root)
         if with_dependencies:
-            vendor_dependencies(Path(tmp), runtime_requirements(root))
+            requirements = runtime_requirements(root)
+            vendor_dependencies(Path(tmp), requirements)
+            check_dependencies(Path(tmp), requirements, console or Console())
             entries += [
                 (p.relative_to(tmp).as_posix(), p)
                 for p in sorted(Path(tmp).rglob("*"))
@@ -171,9 +322,39 @@ class Releaser:
             waited += self.poll_seconds
 
 
+def task_client_config(plan: OpsPlan) -> Config:
+    """A task runs once per invoke: no retries, and an answer awaited longer than the function may run.
+
+    The ops clients' adaptive retries and botocore's 60 s default read timeout would cut off a migration
+    that runs longer and invoke it again while the first run still works. "Retries" (boto3 guide,
+    https://boto3.amazonaws.com/v1/documentation/api/latest/guide/retries.html, read 2026-11-25):
+    `total_max_attempts` counts the first call, so 1 is no retry. "Invoke" (Lambda API reference,
+    https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html, read 2026-11-25): a synchronous call with
+    a long timeout needs the client's timeout and keep-alive set so the connection outlives the function.
+    """
+    return Config(
+        read_timeout=plan.cron_timeout_seconds + plan.task_invoke_margin_seconds,
+        retries={"total_max_attempts": 1},
+        tcp_keepalive=True,
+    )
+
+
+def task_client(region: str, plan: OpsPlan) -> Any:
+    return boto3.session.Session(region_name=region).client("lambda", config=task_client_config(plan))
+
+
 def invoke_task(client: Any, function: str, task: str) -> dict[str, Any]:
-    """Run one ops task inside the VPC (the database is not reachable from the deploying machine)."""
-    response = client.invoke(FunctionName=function, Payload=json.dumps({"task": task}).encode())
+    """Run one ops task inside the VPC (the database is not reachable from the deploying machine).
+
+    `client` is `task_client`'s: a lost answer is reported, never retried (the task may have run).
+    """
+    try:
+        response = client.invoke(FunctionName=function, Payload=json.dumps({"task": task}).encode())
+    except (ReadTimeoutError, ConnectionClosedError) as exc:
+        raise RuntimeError(
+            f"task {task} in {function}: no answer ({type(exc).__name__}); it may still be running, "
+            "so it was not invoked again: read the function's log before deploying again"
+        ) from exc
     payload = json.loads(response["Payload"].read() or b"{}")
     if response.get("FunctionError") or not payload.get("ok"):
         raise RuntimeError(f"task {task} failed in {function}: {payload.get('error') or payload.get('errorMessage')}")

@@ -30,6 +30,14 @@ run_ops() {
     # shellcheck disable=SC1090
     source "$env_file"
     set +a
+    # An optional line left empty means "not set": exported empty, AWS_PROFILE would name a profile ''.
+    local name
+    while IFS='=' read -r name _; do
+      [[ "$name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+      if [[ -z "${!name-}" ]]; then
+        unset "$name"
+      fi
+    done <"$env_file"
   fi
 
   exec "$PYTHON" -m ops "$command" "$@"

@@ -26,6 +26,8 @@ def health_server() -> Iterator[HealthServer]:
 @pytest.fixture
 def ops_world(services: Services, health_server: HealthServer, monkeypatch: pytest.MonkeyPatch) -> OpsWorld:
     plan = OpsPlan.load()
+    # The stand-in's account has the keys the environment names (the preflight compares them).
+    services.qstash.keys = (services.current_key, services.next_key)
     environ = {
         "AWS_REGION": plan.region,
         "AWS_ENDPOINT_URL": services.s3_endpoint,
@@ -36,8 +38,8 @@ def ops_world(services: Services, health_server: HealthServer, monkeypatch: pyte
         "QSTASH_TOKEN": services.qstash.token,
         "QSTASH_CURRENT_SIGNING_KEY": services.current_key,
         "QSTASH_NEXT_SIGNING_KEY": services.next_key,
-        "AZURE_AI_ENDPOINT": services.azure.endpoint,
-        "AZURE_AI_API_KEY": services.azure.api_key,
+        "AZURE_OPENAI_BASE_URL": services.azure.base_url,
+        "AZURE_OPENAI_API_KEY": services.azure.api_key,
     }
     for name, value in environ.items():
         monkeypatch.setenv(name, value)

@@ -2,6 +2,8 @@
 
 Our schedules have ids `<slug>-<worker>` (ids are how QStash overwrites); anything else in the account
 is not ours and is never touched. Stale ids under our prefix (a worker removed from the plan) go.
+Each carries the workers' flow control (app.publisher): a schedule without it, or with another key or
+parallelism, is an update.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, Literal
 from qstash import QStash
 
 from app.plan import Plan
+from app.publisher import worker_flow_control
 
 Action = Literal["create", "update", "delete", "keep"]
 
@@ -25,6 +28,7 @@ class DesiredSchedule:
     retries: int
     timeout_seconds: int
     failure_callback: str
+    flow_control: str  # "<key> parallelism=<n>", as compared with what QStash reports
 
 
 @dataclass(frozen=True)
@@ -48,19 +52,31 @@ def desired_schedules(plan: Plan, public_base_url: str) -> list[DesiredSchedule]
             retries=plan.qstash.retries,
             timeout_seconds=plan.qstash.timeout_seconds,
             failure_callback=f"{base}{plan.qstash.failure_callback_route}",
+            flow_control=_flow_control_text(plan.qstash.flow_control.key, plan.qstash.flow_control.parallelism),
         )
         for worker in plan.workers
         if worker.trigger == "cron"
     ]
 
 
+def _flow_control_text(key: str, parallelism: int | None, rate: int | None = None, period: int | None = None) -> str:
+    # A rate limit we did not set is a difference too: it would slow the workers below the plan.
+    extra = (f" rate={rate}" if rate is not None else "") + (f" period={period}s" if period is not None else "")
+    return f"{key} parallelism={parallelism}{extra}"
+
+
 def _differences(want: DesiredSchedule, have: Any) -> list[str]:
+    control = have.flow_control
+    have_control = (
+        None if control is None else _flow_control_text(control.key, control.parallelism, control.rate, control.period)
+    )
     pairs = [
         ("destination", want.destination, have.destination),
         ("cron", want.cron, have.cron),
         ("retries", want.retries, have.retries),
         ("timeout", want.timeout_seconds, have.timeout),
         ("failure_callback", want.failure_callback, have.failure_callback),
+        ("flow_control", want.flow_control, have_control),
     ]
     return [f"{name}: {old!r} -> {new!r}" for name, new, old in pairs if new != old]
 
@@ -101,6 +117,7 @@ def apply_changes(client: QStash, plan: Plan, public_base_url: str, changes: lis
                 timeout=want.timeout_seconds,
                 failure_callback=want.failure_callback,
                 schedule_id=want.schedule_id,
+                flow_control=worker_flow_control(plan),
             )
         elif change.action == "delete":
             client.schedule.delete(change.schedule_id)

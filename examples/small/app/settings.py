@@ -11,6 +11,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PLAN_PATH = Path(__file__).with_name("plan.json")
 
+# The Foundry resource's OpenAI v1 endpoint: "Migrate from Azure AI Inference SDK to OpenAI SDK",
+# https://learn.microsoft.com/en-us/azure/ai-foundry/how-to/model-inference-to-openai-migration (read
+# 2026-11-25) gives base_url="https://<resource>.openai.azure.com/openai/v1/" and no api-version.
+V1_BASE_URL_EXAMPLE = "https://<resource>.openai.azure.com/openai/v1/"
+_V1_PATH_SUFFIX = "/openai/v1"
+
+
+def is_v1_base_url(url: str, *, https_only: bool) -> bool:
+    """True for `https://host/.../openai/v1` (trailing slash optional); plain http only if allowed."""
+    schemes = ("https://",) if https_only else ("https://", "http://")
+    return url.startswith(schemes) and url.rstrip("/").endswith(_V1_PATH_SUFFIX)
+
+
 # Every variable the service reads, with the one-line comment the env file example carries.
 # Kept beside the settings class so the two cannot drift (a test compares them).
 ENV_VARS: dict[str, str] = {
@@ -27,14 +40,14 @@ ENV_VARS: dict[str, str] = {
     "S3_BUCKET": "the S3 bucket the workers read and write (private, encrypted)",
     "AWS_REGION": "AWS region of the bucket",
     "S3_ENDPOINT_URL": "optional S3 endpoint override (local stand-ins only; empty on AWS)",
-    "QSTASH_URL": "QStash API base URL (EU default https://qstash.upstash.io; US region differs)",
+    "QSTASH_URL": "QStash API base URL of the region the token belongs to (QUICK-START names the one for this plan)",
     "QSTASH_TOKEN": "QStash API token, for publishing notifications and syncing schedules (secret)",
     "QSTASH_CURRENT_SIGNING_KEY": "QStash current signing key (secret)",
     "QSTASH_NEXT_SIGNING_KEY": "QStash next signing key, accepted during key rotation (secret)",
-    "AZURE_AI_ENDPOINT": "Azure AI Foundry models endpoint, e.g. https://<resource>.services.ai.azure.com/models",
-    "AZURE_AI_API_KEY": "Azure AI key (secret)",
-    "AZURE_AI_TIMEOUT_SECONDS": "read timeout of one model call",
-    "AZURE_AI_MAX_RETRIES": "bounded retries of a model call on 408/429/5xx",
+    "AZURE_OPENAI_BASE_URL": "Foundry resource's v1 endpoint, https://<resource>.openai.azure.com/openai/v1/",
+    "AZURE_OPENAI_API_KEY": "key of that Foundry resource (secret)",
+    "AZURE_OPENAI_TIMEOUT_SECONDS": "read timeout of one model call",
+    "AZURE_OPENAI_MAX_RETRIES": "bounded retries of a model call on 408/429/5xx and connection errors",
     "HEALTH_TIMEOUT_SECONDS": "per-dependency timeout of GET /health",
     "LOG_LEVEL": "logging level (INFO by default)",
 }
@@ -61,20 +74,23 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = None
 
-    qstash_url: str = "https://qstash.upstash.io"
+    # No default: QStash is regional (a token and its keys work in one region), so a silent EU default would
+    # send a US account's calls to the wrong region (https://upstash.com/docs/qstash/howto/multi-region).
+    qstash_url: str = ""
     qstash_token: SecretStr = SecretStr("")
     qstash_current_signing_key: SecretStr
     qstash_next_signing_key: SecretStr
 
-    azure_ai_endpoint: str = ""
-    azure_ai_api_key: SecretStr = SecretStr("")
-    azure_ai_timeout_seconds: float = Field(default=60.0, gt=0)
-    azure_ai_max_retries: int = Field(default=2, ge=0, le=5)
+    # Empty when the plan has no AI worker; the AI client then refuses to call (see app/ai.py).
+    azure_openai_base_url: str = ""
+    azure_openai_api_key: SecretStr = SecretStr("")
+    azure_openai_timeout_seconds: float = Field(default=60.0, gt=0)
+    azure_openai_max_retries: int = Field(default=2, ge=0, le=5)
 
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
 
-    @field_validator("public_base_url", "qstash_url")
+    @field_validator("public_base_url", "qstash_url", "azure_openai_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -90,12 +106,24 @@ class Settings(BaseSettings):
         if self.app_env == "production":
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("PUBLIC_BASE_URL must be https in production")
+            if not self.qstash_url:
+                raise ValueError("QSTASH_URL is required: the API URL of the QStash region of your token")
             if not self.qstash_current_signing_key.get_secret_value():
                 raise ValueError("QSTASH_CURRENT_SIGNING_KEY is required")
             if not self.qstash_next_signing_key.get_secret_value():
                 raise ValueError("QSTASH_NEXT_SIGNING_KEY is required")
             if self.s3_endpoint_url is not None:
                 raise ValueError("S3_ENDPOINT_URL is for local stand-ins only")
+            if self.azure_openai_base_url and not self.azure_openai_api_key.get_secret_value():
+                raise ValueError("AZURE_OPENAI_API_KEY is required when AZURE_OPENAI_BASE_URL is set")
+        # The retired `.../models` endpoint and plain http (outside local stand-ins) would fail every call.
+        production = self.app_env == "production"
+        if self.azure_openai_base_url and not is_v1_base_url(self.azure_openai_base_url, https_only=production):
+            scheme = "be https and " if production else ""
+            raise ValueError(
+                f"AZURE_OPENAI_BASE_URL must {scheme}end in /openai/v1 (the Foundry resource's v1 endpoint,"
+                f" {V1_BASE_URL_EXAMPLE})"
+            )
         return self
 
     def route_url(self, route: str) -> str:

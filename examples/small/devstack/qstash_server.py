@@ -1,7 +1,8 @@
 """Loopback stand-in for QStash: enough of `/v2/publish` and `/v2/schedules` for the real `qstash` SDK
 (pointed here through `base_url`) to publish messages and manage schedules (what
-`scripts/sync_schedules.py` uses: create or overwrite by id, list, get, delete), and, when it is given a
-signing key, a delivery loop that behaves like QStash towards the destination:
+`scripts/sync_schedules.py` uses: create or overwrite by id, list, get, delete) and read the account's
+signing keys (`GET /v2/keys`, what the deploy's preflight asks), and, when it is given a signing key,
+a delivery loop that behaves like QStash towards the destination:
 
 - each delivery is a POST (or `Upstash-Method`) of the raw body with `Upstash-Signature` (signed by
   `devstack.qstash_signer`, sub = destination URL), `Upstash-Message-Id`, `Upstash-Retried` and the
@@ -16,12 +17,17 @@ signing key, a delivery loop that behaves like QStash towards the destination:
 Without a signing key it only records publishes (the unit tests' mode). It delivers to loopback hosts
 only: a remote destination is an immediate failed attempt, so nothing ever leaves the machine.
 Publishing honours `Upstash-Deduplication-Id` the way QStash does (same id, same message id,
-`deduplicated: true`). A development stand-in, not QStash: no topics, queues, flow control or DLQ API.
+`deduplicated: true`). Flow control (`Upstash-Flow-Control-Key` and `Upstash-Flow-Control-Value`, on
+publishes and on schedules, whose ticks inherit it) is recorded, and its `parallelism` is honoured: at most
+that many delivery attempts in flight per key, the rest wait for a free slot ("Flow Control",
+https://upstash.com/docs/qstash/features/flowcontrol, read 2026-11-25); `rate` and `period` are recorded,
+not enforced. A development stand-in, not QStash: no topics, queues or DLQ API.
 """
 
 from __future__ import annotations
 
 import base64
+import collections
 import heapq
 import itertools
 import math
@@ -50,6 +56,16 @@ MESSAGE_STATUS_PATH = "/devstack/messages/"
 def backoff_seconds(retry: int, scale: float = 1.0) -> float:
     """QStash's default backoff before the `retry`-th retry (1-based): min(86400, e^(2.5 n)) seconds."""
     return min(MAX_BACKOFF_SECONDS, math.exp(2.5 * retry)) * scale
+
+
+@dataclass(frozen=True)
+class FlowControl:
+    """A message's flow control, as its headers set it (QStash applies the limits per key)."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period: str | None = None
 
 
 @dataclass
@@ -86,6 +102,7 @@ class Message:
     failure_callback: str | None = None
     schedule_id: str | None = None
     timeout_seconds: float = 30.0
+    flow_control: FlowControl | None = None
     retried: int = 0
     state: str = "pending"  # pending | delivered | failed
     attempts: list[Attempt] = field(default_factory=list)
@@ -102,6 +119,7 @@ class QStashStandIn(LoopbackServer):
         token: str,
         *,
         signing_key: str | None = None,
+        keys: tuple[str, str] | None = None,
         backoff_scale: float = 1.0,
         delivery_workers: int = 8,
         on_attempt: Callable[[Attempt], None] | None = None,
@@ -109,6 +127,9 @@ class QStashStandIn(LoopbackServer):
         super().__init__(_Handler)
         self.token = token
         self.signing_key = signing_key
+        # The account's (current, next) signing keys, as GET /v2/keys answers them (the SDK's
+        # `signing_key.get()`); the deploy's preflight compares them with the configured ones.
+        self.keys = keys or (signing_key or "", "")
         self.backoff_scale = backoff_scale
         self.on_attempt = on_attempt
         self.published: list[PublishedMessage] = []
@@ -121,6 +142,9 @@ class QStashStandIn(LoopbackServer):
         self.lock = threading.Lock()
         self._changed = threading.Condition(self.lock)
         self._queue: list[tuple[float, int, str]] = []
+        # Flow control: attempts in flight per key, and the due messages waiting for a slot (oldest first).
+        self._in_flight: collections.Counter[str] = collections.Counter()
+        self._waiting: dict[str, collections.deque[str]] = collections.defaultdict(collections.deque)
         self._sequence = itertools.count()
         self._stopping = False
         self._pool = ThreadPoolExecutor(max_workers=delivery_workers, thread_name_prefix="qstash-delivery")
@@ -156,6 +180,8 @@ class QStashStandIn(LoopbackServer):
             self.attempts.clear()
             self.dead_letters.clear()
             self._queue.clear()
+            self._in_flight.clear()
+            self._waiting.clear()
 
     def tick(self) -> int:
         self._clock += 1
@@ -186,11 +212,13 @@ class QStashStandIn(LoopbackServer):
                 failure_callback=schedule.get("failureCallback"),
                 schedule_id=schedule_id,
                 timeout_seconds=float(schedule.get("timeout") or 30),
+                flow_control=_schedule_flow_control(schedule),
             )
         )
 
     def deliver_again(self, message_id: str) -> Attempt:
-        """Sends a settled message once more with the same id: QStash's at-least-once duplicate."""
+        """Sends a settled message once more with the same id: QStash's at-least-once duplicate (a test's
+        deliberate extra attempt, outside flow control)."""
         with self.lock:
             message = self.messages[message_id]
         return self._attempt(message, message.retried)
@@ -235,15 +263,40 @@ class QStashStandIn(LoopbackServer):
                     continue
                 heapq.heappop(self._queue)
                 message = self.messages.get(message_id)
-                if message is not None:
-                    try:
-                        self._pool.submit(self._run, message)
-                    except RuntimeError:  # pool shut down while stopping
-                        return
+                if message is None:
+                    continue
+                if message.flow_control is not None and not self._take_slot(message.flow_control):
+                    self._waiting[message.flow_control.key].append(message_id)
+                    continue
+                try:
+                    self._pool.submit(self._run, message)
+                except RuntimeError:  # pool shut down while stopping
+                    return
+
+    def _take_slot(self, control: FlowControl) -> bool:
+        """Called with the lock held: whether a message under this flow control may be attempted now."""
+        if control.parallelism is None:
+            return True
+        if self._in_flight[control.key] >= control.parallelism:
+            return False
+        self._in_flight[control.key] += 1
+        return True
+
+    def _release_slot(self, message: Message) -> None:
+        """Called with the lock held once an attempt has its answer: the oldest waiting message goes next."""
+        control = message.flow_control
+        if control is None or control.parallelism is None:
+            return
+        # max(): a reset() while an attempt was out has already cleared its slot.
+        self._in_flight[control.key] = max(0, self._in_flight[control.key] - 1)
+        waiting = self._waiting.get(control.key)
+        if waiting:
+            self._schedule(waiting.popleft(), 0.0)
 
     def _run(self, message: Message) -> None:
         attempt = self._attempt(message, message.retried)
         with self._changed:
+            self._release_slot(message)
             if _succeeded(attempt):
                 message.state = "delivered"
             elif attempt.non_retryable:
@@ -401,6 +454,10 @@ class _Handler(JsonHandler):
         if self.path.startswith(MESSAGE_STATUS_PATH):
             self._message_status(self.path.removeprefix(MESSAGE_STATUS_PATH))
             return
+        if self.path == "/v2/keys":
+            current, following = standin.keys
+            self.send_json(200, {"current": current, "next": following})
+            return
         with standin.lock:
             if self.path == "/v2/schedules":
                 self.send_json(200, list(standin.schedules.values()))
@@ -451,6 +508,7 @@ class _Handler(JsonHandler):
                     max_retries=int(headers.get("Upstash-Retries") or DEFAULT_RETRIES),
                     failure_callback=headers.get("Upstash-Failure-Callback"),
                     timeout_seconds=_duration(headers.get("Upstash-Timeout")) or 30.0,
+                    flow_control=_flow_control(headers),
                 ),
                 delay_seconds=_duration(headers.get("Upstash-Delay")) or 0.0,
             )
@@ -494,9 +552,55 @@ class _Handler(JsonHandler):
                 "body": body.decode() if body else None,
                 "isPaused": False,
                 "forwardHeaders": _forwarded(headers),
+                **_flow_control_fields(_flow_control(headers)),
             }
         self.send_json(200, {"scheduleId": schedule_id})
 
 
 def _seconds(value: str | None) -> int | None:
     return int(value.rstrip("s")) if value else None
+
+
+def _flow_control(headers: Any) -> FlowControl | None:
+    """`Upstash-Flow-Control-Key` and `Upstash-Flow-Control-Value: parallelism=2, rate=10, period=1m`."""
+    key = headers.get("Upstash-Flow-Control-Key")
+    if not key:
+        return None
+    values: dict[str, str] = {}
+    for part in (headers.get("Upstash-Flow-Control-Value") or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if value:
+            values[name.strip()] = value.strip()
+    return FlowControl(
+        key=key,
+        parallelism=int(values["parallelism"]) if "parallelism" in values else None,
+        rate=int(values["rate"]) if "rate" in values else None,
+        period=values.get("period"),
+    )
+
+
+def _flow_control_fields(control: FlowControl | None) -> dict[str, Any]:
+    """How QStash reports a schedule's flow control (what the SDK's `Schedule.flow_control` reads)."""
+    if control is None:
+        return {}
+    fields: dict[str, Any] = {"flowControlKey": control.key}
+    if control.parallelism is not None:
+        fields["parallelism"] = control.parallelism
+    if control.rate is not None:
+        fields["rate"] = control.rate
+    if control.period is not None:
+        fields["period"] = int(_duration(control.period) or 0)
+    return fields
+
+
+def _schedule_flow_control(schedule: dict[str, Any]) -> FlowControl | None:
+    key = schedule.get("flowControlKey")
+    if not key:
+        return None
+    period = schedule.get("period")
+    return FlowControl(
+        key=str(key),
+        parallelism=schedule.get("parallelism"),
+        rate=schedule.get("rate"),
+        period=None if period is None else f"{int(period)}s",
+    )

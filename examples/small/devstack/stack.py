@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 QSTASH_TOKEN = "devstack-qstash-token"
 CURRENT_SIGNING_KEY = "sig_devstack_current_0123456789abcdef"
 NEXT_SIGNING_KEY = "sig_devstack_next_fedcba9876543210"
-AZURE_AI_KEY = "devstack-azure-key"
+AZURE_OPENAI_KEY = "devstack-azure-key"
 BUCKET = "devstack-bucket"
 STATE_DIR = Path(__file__).resolve().parent / ".state"
 ENV_FILE = STATE_DIR / "dev.env"
@@ -100,10 +100,17 @@ class LocalStack:
         self.progress(f"redis      {self.redis.url}")
         self.moto = MotoProcess().start()
         self.progress(f"s3 (moto)  {self.moto.url}")
-        self.azure = AzureAIStandIn(api_key=AZURE_AI_KEY)
+        from app.ai import deployments
+        from app.plan import load_plan
+        from app.settings import DEFAULT_PLAN_PATH
+
+        # The resource has exactly the plan's models as deployments, as QUICK-START.md asks for.
+        plan_deployments = set(deployments(load_plan(DEFAULT_PLAN_PATH)))
+        self.azure = AzureAIStandIn(api_key=AZURE_OPENAI_KEY, deployments=plan_deployments)
         self.qstash = QStashStandIn(
             QSTASH_TOKEN,
             signing_key=CURRENT_SIGNING_KEY,
+            keys=(CURRENT_SIGNING_KEY, NEXT_SIGNING_KEY),
             backoff_scale=self.backoff_scale,
             on_attempt=self.on_attempt,
         )
@@ -122,7 +129,7 @@ class LocalStack:
             server.start()
             self._threads_started.append(server)
         self.progress(f"qstash     {self.qstash.url} (stand-in; delivers signed messages)")
-        self.progress(f"azure ai   {self.azure.endpoint} (stand-in)")
+        self.progress(f"azure ai   {self.azure.base_url} (stand-in, OpenAI v1 wire format)")
         self._wait_healthy()
         self.progress(f"app        {self.app.url} (uvicorn app.main:app, /health ok)")
         self.progress(f"stack up in {time.monotonic() - started:.1f} s")
@@ -198,9 +205,9 @@ class LocalStack:
             "QSTASH_TOKEN": QSTASH_TOKEN,
             "QSTASH_CURRENT_SIGNING_KEY": CURRENT_SIGNING_KEY,
             "QSTASH_NEXT_SIGNING_KEY": NEXT_SIGNING_KEY,
-            "AZURE_AI_ENDPOINT": self.azure.endpoint,
-            "AZURE_AI_API_KEY": AZURE_AI_KEY,
-            "AZURE_AI_MAX_RETRIES": "0",
+            "AZURE_OPENAI_BASE_URL": self.azure.base_url,
+            "AZURE_OPENAI_API_KEY": AZURE_OPENAI_KEY,
+            "AZURE_OPENAI_MAX_RETRIES": "0",
             "LOG_LEVEL": "WARNING" if self.quiet_app else "INFO",
             "WEBHOOK_SINK_URL": self.sink.url,
             **self.qstash_override,

@@ -1,6 +1,6 @@
 """Sync the plan's cron schedules to QStash (idempotent). `--dry-run` prints the diff and changes nothing.
 
-Needs QSTASH_TOKEN, PUBLIC_BASE_URL and optionally QSTASH_URL / PLAN_PATH in the environment.
+Needs QSTASH_URL, QSTASH_TOKEN, PUBLIC_BASE_URL and optionally PLAN_PATH in the environment.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,7 +24,8 @@ class SyncSettings(BaseSettings):
 
     public_base_url: str
     qstash_token: SecretStr
-    qstash_url: str = "https://qstash.upstash.io"
+    # Required: QStash is regional, a token works only against its own region's URL.
+    qstash_url: str
     plan_path: Path = DEFAULT_PLAN_PATH
 
 
@@ -35,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from qstash import QStash
 
-    settings = SyncSettings()  # type: ignore[call-arg]  # values come from the environment
+    try:
+        settings = SyncSettings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as exc:
+        missing = sorted(str(e["loc"][0]).upper() for e in exc.errors(include_url=False))
+        print(f"sync_schedules: set {', '.join(missing)} in the environment (see .env.production.local.example)")
+        return 2
     plan = load_plan(settings.plan_path)
     client = QStash(settings.qstash_token.get_secret_value(), retry=False, base_url=settings.qstash_url)
     changes = plan_changes(plan, settings.public_base_url, client.schedule.list())

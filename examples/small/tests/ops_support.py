@@ -3,7 +3,10 @@
 AWS is moto's server on 127.0.0.1 (the session's, reset before every test by conftest.clean_state);
 boto3 reaches it through AWS_ENDPOINT_URL, so the ops code runs unchanged. What moto cannot emulate
 (ElastiCache, Secrets Manager, alarms and Budgets inside CloudFormation; stack updates) is either created
-directly through its API here or tested with botocore's Stubber elsewhere.
+directly through its API here or tested with botocore's Stubber elsewhere. The account and region facts
+moto has no API for (Lambda's account settings, RDS engine versions and orderable classes, ElastiCache
+engine versions and node offerings) are answered by `AccountFacts` through the Stubber, which checks each
+request and response against the real service model.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from typing import Any
 
 import boto3
 import yaml
+from botocore.stub import Stubber
 
+from ops.aws import Clients
 from ops.config import OpsEnv, OpsPlan
 from ops.console import Console
 from tests.helpers import Services
@@ -214,12 +219,14 @@ class ChangeSetlessCloudFormation:
     def __init__(self, real: Any) -> None:
         self._real = real
         self.change_sets: list[str] = []
+        self.requests: list[dict[str, Any]] = []  # every create_change_set call, as sent
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
     def create_change_set(self, **kwargs: Any) -> dict[str, Any]:
         self.change_sets.append(kwargs["ChangeSetName"])
+        self.requests.append(kwargs)
         return {"Id": f"arn:aws:cloudformation:::changeSet/{kwargs['ChangeSetName']}", "StackId": "moto"}
 
     def describe_change_set(self, **kwargs: Any) -> dict[str, Any]:
@@ -228,6 +235,121 @@ class ChangeSetlessCloudFormation:
 
     def delete_change_set(self, **kwargs: Any) -> dict[str, Any]:
         return {}
+
+    def parameters(self) -> dict[str, str | bool]:
+        """The last change set's parameters: a value, or True for UsePreviousValue."""
+        return {
+            p["ParameterKey"]: True if p.get("UsePreviousValue") else p["ParameterValue"]
+            for p in self.requests[-1]["Parameters"]
+        }
+
+
+class Routed:
+    """A moto-backed client, except for the operations moto lacks: a Stubber-checked client answers those."""
+
+    def __init__(self, real: Any, stubbed: Any, operations: set[str]) -> None:
+        self._real = real
+        self._stubbed = stubbed
+        self._operations = operations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stubbed if name in self._operations else self._real, name)
+
+
+@dataclass
+class AccountFacts:
+    """The account and region as one preflight sees them, for the calls moto has no API for.
+
+    `for_preflight(plan)` returns stubbed lambda, rds and elasticache clients holding exactly the answers of
+    one full preflight (the Stubber rejects any other call, or the same call with other parameters).
+    """
+
+    limit: int = 1000
+    unreserved: int = 1000
+    database_version: str = "17.6"
+    class_offered: bool = True
+    node_offered: bool = True
+    # The region's cache versions, relative to the plan's major M: an older and a newer major around M.0,
+    # M.1.1 and M.2 (so the newest of M is M.2, given as major.minor).
+    cache_minors: tuple[str, ...] = ("0", "1.1", "2")
+
+    def cache_versions(self, major: str) -> list[str]:
+        return [f"{int(major) - 1}.2.6", *(f"{major}.{minor}" for minor in self.cache_minors), f"{int(major) + 1}.0"]
+
+    def expected_cache_version(self, major: str) -> str:
+        return f"{major}.2"
+
+    def for_preflight(self, plan: OpsPlan) -> tuple[Any, Any, Any]:
+        def stubbed(name: str) -> tuple[Any, Stubber]:
+            client = boto3.client(  # type: ignore[call-overload]
+                name, region_name=plan.region, aws_access_key_id="stub", aws_secret_access_key="stub"
+            )
+            stubber = Stubber(client)
+            stubber.activate()
+            return client, stubber
+
+        lam, lam_stub = stubbed("lambda")
+        lam_stub.add_response(
+            "get_account_settings",
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80_530_636_800,
+                    "CodeSizeUnzipped": 262_144_000,
+                    "CodeSizeZipped": 52_428_800,
+                    "ConcurrentExecutions": self.limit,
+                    "UnreservedConcurrentExecutions": self.unreserved,
+                },
+                "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": 0},
+            },
+            {},
+        )
+        db = plan.database
+        rds, rds_stub = stubbed("rds")
+        rds_stub.add_response(
+            "describe_db_engine_versions",
+            {"DBEngineVersions": [{"Engine": db.engine, "EngineVersion": self.database_version}]},
+            {"Engine": db.engine, "EngineVersion": db.engine_version, "DefaultOnly": True},
+        )
+        option = {"Engine": db.engine, "EngineVersion": self.database_version, "DBInstanceClass": db.instance_class}
+        rds_stub.add_response(
+            "describe_orderable_db_instance_options",
+            {"OrderableDBInstanceOptions": [{**option, "StorageType": "gp3"}] if self.class_offered else []},
+            option,
+        )
+        cache = plan.cache
+        elasticache, cache_stub = stubbed("elasticache")
+        cache_stub.add_response(
+            "describe_cache_engine_versions",
+            {
+                "CacheEngineVersions": [
+                    {"Engine": cache.engine, "EngineVersion": version} for version in self.cache_versions(cache.major)
+                ]
+            },
+            {"Engine": cache.engine},
+        )
+        offering = {
+            "ReservedCacheNodesOfferingId": "offering-1",
+            "CacheNodeType": cache.node_type,
+            "Duration": 31_536_000,
+            "ProductDescription": cache.engine,
+            "OfferingType": "No Upfront",
+        }
+        cache_stub.add_response(
+            "describe_reserved_cache_nodes_offerings",
+            {"ReservedCacheNodesOfferings": [offering] if self.node_offered else []},
+            {"CacheNodeType": cache.node_type, "MaxRecords": 20},
+        )
+        return lam, rds, elasticache
+
+    def wire(self, clients: Clients, plan: OpsPlan) -> Clients:
+        """Clients whose lambda and rds are moto except for the facts, and whose elasticache is the facts'."""
+        lam, rds, elasticache = self.for_preflight(plan)
+        clients.lambda_ = Routed(clients.lambda_, lam, {"get_account_settings"})
+        clients.rds = Routed(
+            clients.rds, rds, {"describe_db_engine_versions", "describe_orderable_db_instance_options"}
+        )
+        clients.elasticache = elasticache
+        return clients
 
 
 @dataclass
@@ -318,12 +440,18 @@ class Recorder:
         return apply_migrations(self.database_url)
 
 
-def ops_context(deployed: Deployed, recorder: Recorder, *, package: bytes | None = None, confirm: bool = True) -> Any:
-    from ops.aws import Clients
+def ops_context(
+    deployed: Deployed,
+    recorder: Recorder,
+    *,
+    package: bytes | None = None,
+    confirm: bool = True,
+    facts: AccountFacts | None = None,
+) -> Any:
     from ops.deploy import Context, Hooks
 
     world = deployed.world
-    clients = Clients.for_region(world.plan.region)
+    clients = (facts or AccountFacts()).wire(Clients.for_region(world.plan.region), world.plan)
     clients.cloudformation = deployed.cloudformation
     hooks = Hooks(
         confirm=lambda prompt: confirm,

@@ -1,5 +1,7 @@
 """The stack step. Change sets on an existing stack and rollbacks are what moto cannot emulate: those run
-against botocore's Stubber, which checks every request and response against the real service model.
+against botocore's Stubber, which checks every request and response against the real service model (the
+deploy's stack phase too: the parameters each change set carries, the protect step after a first create,
+a failed first create cleared, ROLLBACK_FAILED and DELETE_FAILED reported with their recovery commands).
 Stack creation runs on moto server, for the resource types its CloudFormation supports."""
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
+from ops.aws import Clients
+from ops.concurrency import decide
+from ops.config import OpsEnv, OpsPlan
 from ops.console import Console
-from ops.errors import StepFailedError
-from ops.stack import Stack, StackError
+from ops.deploy import Context, Hooks, deploy_stack
+from ops.engines import EngineVersions
+from ops.errors import NotConfirmedError, StackStuckError, StepFailedError
+from ops.preflight import Findings
+from ops.stack import CAPABILITIES, Stack, StackError
 from ops.steps import Run
 from tests.ops_support import STACK_TEMPLATE, Deployed, load_template
 
@@ -174,7 +182,8 @@ def test_rollback_dry_run_only_reads(stubbed: Any) -> None:
 
 def test_moto_creates_the_stacks_supported_resources_with_the_plans_sizes(deployed: Deployed) -> None:
     world = deployed.world
-    template = load_template(STACK_TEMPLATE)["Resources"]
+    stack = load_template(STACK_TEMPLATE)
+    template = stack["Resources"]
     db_props = template["Database"]["Properties"]
     db = world.client("rds").describe_db_instances(DBInstanceIdentifier=deployed.outputs["DatabaseInstanceId"])
     instance = db["DBInstances"][0]
@@ -192,7 +201,8 @@ def test_moto_creates_the_stacks_supported_resources_with_the_plans_sizes(deploy
     # moto's CloudFormation drops Architectures (its Lambda defaults to x86_64): the template is checked.
     assert fn_props["Architectures"] == ["arm64"]
     concurrency = world.client("lambda").get_function_concurrency(FunctionName=deployed.outputs["WorkersFunctionName"])
-    assert concurrency["ReservedConcurrentExecutions"] == fn_props["ReservedConcurrentExecutions"]
+    # Created with the parameters' defaults (the plan's): the condition on ReservedConcurrency keeps the reservation.
+    assert concurrency["ReservedConcurrentExecutions"] == stack["Parameters"]["ReservedConcurrency"]["Default"] > 0
 
     ec2 = world.client("ec2")
     nat_count = sum(1 for r in template.values() if r["Type"] == "AWS::EC2::NatGateway")
@@ -257,3 +267,265 @@ def test_the_data_buckets_settings_are_accepted_by_s3_and_read_back(deployed: De
         == (by_id["abort-multipart"]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
     )
     assert read_back["exports"]["Expiration"]["Days"] == by_id["exports"]["ExpirationInDays"]
+
+
+# --- The deploy's stack phase (ops.deploy.deploy_stack) against the Stubber ---------------------------------
+
+VERSIONS = EngineVersions(database="17.6", cache="8.2")
+PARAMETER_KEYS = ("DatabaseDeletionProtection", "DatabaseEngineVersion", "CacheEngineVersion", "ReservedConcurrency")
+
+
+def _context(client: Any, out: io.StringIO, *, confirm: bool = True) -> Context:
+    plan = OpsPlan.load()
+    env = OpsEnv.from_environ(plan, {"AWS_REGION": plan.region, "STACK_NAME": NAME})
+    clients = Clients.for_region(plan.region)
+    clients.cloudformation = client
+    hooks = Hooks(confirm=lambda prompt: confirm, stack_poll_seconds=0, sleep=lambda seconds: None)
+    return Context(plan, env, clients, Console(out=out), hooks, template_path=STACK_TEMPLATE)
+
+
+def _findings(plan: OpsPlan) -> Findings:
+    return Findings(
+        account="123456789012", versions=VERSIONS, concurrency=decide(plan.reserved_concurrency, 1000, 1000, 0)
+    )
+
+
+def _described(status: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    stacks = _stack(status)
+    if parameters is not None:
+        stacks["Stacks"][0]["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+    return stacks
+
+
+def _missing(stubber: Stubber) -> None:
+    stubber.add_client_error(
+        "describe_stacks",
+        service_error_code="ValidationError",
+        service_message=f"Stack with id {NAME} does not exist",
+        expected_params={"StackName": NAME},
+    )
+
+
+def _value(key: str, value: str) -> dict[str, Any]:
+    return {"ParameterKey": key, "ParameterValue": value}
+
+
+def _previous(key: str) -> dict[str, Any]:
+    return {"ParameterKey": key, "UsePreviousValue": True}
+
+
+def _change_set_applied(
+    stubber: Stubber, change_type: str, parameters: list[dict[str, Any]], final: str, *, changes: bool = True
+) -> None:
+    """create_change_set with exactly these parameters, then (with changes) execute and wait for `final`."""
+    stubber.add_response(
+        "create_change_set",
+        {"Id": "cs", "StackId": STACK_ID},
+        {
+            "StackName": NAME,
+            "ChangeSetName": ANY,
+            "ChangeSetType": change_type,
+            "TemplateBody": ANY,
+            "Parameters": parameters,
+            "Capabilities": CAPABILITIES,
+            "Description": "betagen deploy",
+        },
+    )
+    if not changes:
+        described = {"Status": "FAILED", "StatusReason": "The submitted information didn't contain changes."}
+        stubber.add_response("describe_change_set", {**described, "Changes": []})
+        stubber.add_response("delete_change_set", {})
+        stubber.add_response("describe_stacks", _described(final), {"StackName": NAME})
+        return
+    change = {"Type": "Resource", "ResourceChange": {"Action": "Modify", "LogicalResourceId": "Database"}}
+    stubber.add_response("describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": [change]})
+    stubber.add_response("execute_change_set", {})
+    stubber.add_response("describe_stacks", _described(final), {"StackName": NAME})
+    stubber.add_response("describe_stack_events", _events((NAME, final, "")), {"StackName": NAME})
+
+
+def _first_create(stubber: Stubber, plan: OpsPlan) -> None:
+    """The stack does not exist: a CREATE without deletion protection, then the protect step."""
+    _missing(stubber)  # create_change_set reads the status itself
+    _change_set_applied(
+        stubber,
+        "CREATE",
+        [
+            _value("DatabaseDeletionProtection", "false"),
+            _value("DatabaseEngineVersion", VERSIONS.database),
+            _value("CacheEngineVersion", VERSIONS.cache),
+            _value("ReservedConcurrency", str(plan.reserved_concurrency)),
+        ],
+        "CREATE_COMPLETE",
+    )
+    stubber.add_response("describe_stacks", _described("CREATE_COMPLETE"), {"StackName": NAME})
+    _change_set_applied(
+        stubber,
+        "UPDATE",
+        [
+            _value("DatabaseDeletionProtection", "true"),
+            _previous("DatabaseEngineVersion"),
+            _previous("CacheEngineVersion"),
+            _previous("ReservedConcurrency"),
+        ],
+        "UPDATE_COMPLETE",
+    )
+
+
+def test_a_first_create_has_no_deletion_protection_then_the_protect_step_turns_it_on(stubbed: Any) -> None:
+    client, stubber = stubbed
+    out = io.StringIO()
+    ctx = _context(client, out)
+    _missing(stubber)  # the state check before anything
+    _first_create(stubber, ctx.plan)
+    assert deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False) is True
+    text = out.getvalue()
+    assert text.index("==> stack:") < text.index("==> protect:")
+    assert "parameters: DatabaseDeletionProtection=false, DatabaseEngineVersion=17.6, CacheEngineVersion=8.2" in text
+    assert "parameters: DatabaseDeletionProtection=true, DatabaseEngineVersion=(previous)" in text
+
+
+def test_an_update_keeps_the_running_engine_versions(stubbed: Any) -> None:
+    client, stubber = stubbed
+    out = io.StringIO()
+    ctx = _context(client, out)
+    running = {"DatabaseDeletionProtection": "true", "DatabaseEngineVersion": "17.2", "CacheEngineVersion": "8.0"}
+    running["ReservedConcurrency"] = "0"
+    for _ in range(3):  # the state check, the parameters the stack has, create_change_set's own read
+        stubber.add_response("describe_stacks", _described("UPDATE_COMPLETE", running), {"StackName": NAME})
+    update = [
+        _value("DatabaseDeletionProtection", "true"),
+        _previous("DatabaseEngineVersion"),
+        _previous("CacheEngineVersion"),
+        _value("ReservedConcurrency", str(ctx.plan.reserved_concurrency)),
+    ]
+    _change_set_applied(stubber, "UPDATE", update, "UPDATE_COMPLETE", changes=False)
+    assert deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False) is True
+    assert "==> protect:" not in out.getvalue()  # only after a first create
+
+
+def test_an_update_of_a_stack_without_the_parameters_gives_the_resolved_versions(stubbed: Any) -> None:
+    # A stack deployed before the template had parameters: UsePreviousValue would be refused for them.
+    client, stubber = stubbed
+    ctx = _context(client, io.StringIO())
+    for _ in range(3):
+        stubber.add_response("describe_stacks", _described("UPDATE_COMPLETE", {}), {"StackName": NAME})
+    update = [
+        _value("DatabaseDeletionProtection", "true"),
+        _value("DatabaseEngineVersion", VERSIONS.database),
+        _value("CacheEngineVersion", VERSIONS.cache),
+        _value("ReservedConcurrency", str(ctx.plan.reserved_concurrency)),
+    ]
+    _change_set_applied(stubber, "UPDATE", update, "UPDATE_COMPLETE", changes=False)
+    assert deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False) is True
+
+
+FAILED_CREATE = (
+    (NAME, "ROLLBACK_COMPLETE", ""),
+    ("Cache", "CREATE_FAILED", "Resource creation cancelled"),
+    ("Database", "CREATE_FAILED", "Cannot find version 17.1 for postgres (Service: Rds, Status Code: 400)"),
+    ("Vpc", "CREATE_COMPLETE", ""),
+)
+
+
+def test_an_empty_failed_create_is_explained_deleted_and_created_again_with_yes(stubbed: Any) -> None:
+    client, stubber = stubbed
+    out = io.StringIO()
+    ctx = _context(client, out)
+    stubber.add_response("describe_stacks", _described("ROLLBACK_COMPLETE"), {"StackName": NAME})
+    stubber.add_response("describe_stack_events", _events(*FAILED_CREATE), {"StackName": NAME})
+    stubber.add_response("delete_stack", {}, {"StackName": NAME})
+    stubber.add_response("describe_stacks", _described("DELETE_IN_PROGRESS"), {"StackName": NAME})
+    _missing(stubber)  # deleted
+    _first_create(stubber, ctx.plan)
+    assert deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False) is True
+    text = out.getvalue()
+    # Why the first create failed: the root cause, not CloudFormation cancelling the rest.
+    assert f"stack {NAME} is ROLLBACK_COMPLETE: its first create failed: Database: Cannot find version 17.1" in text
+    assert "waiting: DELETE_IN_PROGRESS" in text
+    assert text.index("==> delete:") < text.index("==> stack:") < text.index("==> protect:")
+
+
+def test_an_empty_failed_create_is_left_alone_when_not_confirmed(stubbed: Any) -> None:
+    client, stubber = stubbed
+    ctx = _context(client, io.StringIO(), confirm=False)
+    stubber.add_response("describe_stacks", _described("ROLLBACK_COMPLETE"), {"StackName": NAME})
+    stubber.add_response("describe_stack_events", _events(*FAILED_CREATE), {"StackName": NAME})
+    with pytest.raises(NotConfirmedError, match="stays ROLLBACK_COMPLETE"):
+        deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=False, dry_run=False)
+
+
+def _undeletable(*events: tuple[str, str, str, str, str]) -> dict[str, Any]:
+    """Events with type and physical id: (logical, status, reason, type, physical), newest first."""
+    listed = _events(*((logical, status, reason) for logical, status, reason, _, _ in events))
+    for event, (_, _, _, kind, physical) in zip(listed["StackEvents"], events, strict=True):
+        event["ResourceType"], event["PhysicalResourceId"] = kind, physical
+    return listed
+
+
+STUCK_EVENTS = (
+    (
+        NAME,
+        "ROLLBACK_FAILED",
+        "The following resource(s) failed to delete: [Database, WorkersSecurityGroup].",
+        "AWS::CloudFormation::Stack",
+        STACK_ID,
+    ),
+    (
+        "Database",
+        "DELETE_FAILED",
+        "Cannot delete protected DB Instance, please disable deletion protection and try again.",
+        "AWS::RDS::DBInstance",
+        f"{NAME}-db",
+    ),
+    (
+        "WorkersSecurityGroup",
+        "DELETE_FAILED",
+        "resource sg-0abc has a dependent object",
+        "AWS::EC2::SecurityGroup",
+        "sg-0abc",
+    ),
+    ("DataBucket", "DELETE_COMPLETE", "", "AWS::S3::Bucket", f"{NAME}-data"),
+    ("Database", "CREATE_COMPLETE", "", "AWS::RDS::DBInstance", f"{NAME}-db"),
+)
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_FAILED", "DELETE_FAILED"])
+def test_a_stuck_stack_prints_the_recovery_commands_and_attempts_nothing(stubbed: Any, status: str) -> None:
+    client, stubber = stubbed
+    out = io.StringIO()
+    ctx = _context(client, out)
+    stubber.add_response("describe_stacks", _described(status), {"StackName": NAME})
+    stubber.add_response("describe_stack_events", _undeletable(*STUCK_EVENTS), {"StackName": NAME})
+    # Nothing else is stubbed: any further call (a change set, a delete) would fail the test.
+    with pytest.raises(StackStuckError) as stuck:
+        deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False)
+    error = stuck.value
+    assert error.exit_code == 3
+    assert error.resources == ["Database", "WorkersSecurityGroup"]
+    expected = [
+        f"aws rds modify-db-instance --db-instance-identifier {NAME}-db --no-deletion-protection --apply-immediately"
+        " --region us-east-1",
+        f"aws cloudformation delete-stack --stack-name {NAME} --region us-east-1",
+        f"aws cloudformation wait stack-delete-complete --stack-name {NAME} --region us-east-1",
+    ]
+    assert error.commands[:3] == expected
+    force = f"aws cloudformation delete-stack --stack-name {NAME} --deletion-mode FORCE_DELETE_STACK --region us-east-1"
+    assert any(c.startswith(force) for c in error.commands) == (status == "DELETE_FAILED")
+    text = out.getvalue()
+    assert "not deleted: Database (AWS::RDS::DBInstance beta-db): Cannot delete protected DB Instance" in text
+    assert "not deleted: WorkersSecurityGroup (AWS::EC2::SecurityGroup sg-0abc)" in text
+    for command in error.commands:
+        assert command in text
+    assert "\n" not in str(error)  # the CLI prints it as one line
+    assert str(error).startswith(
+        f"stack {NAME} is {status}: CloudFormation could not delete Database, WorkersSecurityGroup"
+    )
+
+
+def test_a_stack_busy_with_another_operation_is_not_touched(stubbed: Any) -> None:
+    client, stubber = stubbed
+    ctx = _context(client, io.StringIO())
+    stubber.add_response("describe_stacks", _described("UPDATE_IN_PROGRESS"), {"StackName": NAME})
+    with pytest.raises(Exception, match="is UPDATE_IN_PROGRESS: wait until it finishes"):
+        deploy_stack(ctx, Run(ctx.console), _findings(ctx.plan), yes=True, dry_run=False)

@@ -1,6 +1,7 @@
 """The QStash stand-in against the real SDK: `QStash(base_url=...)` publishes to it, it delivers signed
 messages that the real `Receiver` accepts, retries with QStash's backoff, stops on 489 +
-Upstash-NonRetryable-Error, and calls the failure callback once a message gives up."""
+Upstash-NonRetryable-Error, calls the failure callback once a message gives up, and keeps at most
+`parallelism` deliveries in flight per flow-control key."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import base64
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from qstash import QStash, Receiver
 from qstash.errors import SignatureError
-from qstash.message import PublishResponse
+from qstash.message import FlowControl, PublishResponse
 
 from devstack.http_standin import JsonHandler, LoopbackServer
 from devstack.qstash_server import QStashStandIn, backoff_seconds
@@ -34,11 +36,15 @@ class Received:
 
 @dataclass
 class Destination:
-    """A loopback endpoint answering with scripted statuses per path (200 once the script runs out)."""
+    """A loopback endpoint answering with scripted statuses per path (200 once the script runs out), after
+    `slow[path]` seconds; it counts the requests it is answering at once (`peak` is the most seen)."""
 
     scripts: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    active: int = 0
+    peak: int = 0
 
     def on(self, path: str) -> list[Received]:
         with self.lock:
@@ -59,6 +65,11 @@ class _DestinationHandler(JsonHandler):
             destination.received.append(Received(self.path, dict(self.headers.items()), body))
             script = destination.scripts.get(self.path, [])
             status, headers = script.pop(0) if script else (200, {})
+            destination.active += 1
+            destination.peak = max(destination.peak, destination.active)
+        time.sleep(destination.slow.get(self.path, 0.0))
+        with destination.lock:
+            destination.active -= 1
         data = json.dumps({"status": status}).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -234,3 +245,60 @@ def test_without_a_signing_key_it_only_records(destination: tuple[Destination, s
     finally:
         recorder.stop()
     assert target.on("/jobs/x") == []
+
+
+PARALLELISM = 2
+SLOW_SECONDS = 0.3
+
+
+def _publish_burst(client: QStash, url: str, count: int, flow_control: FlowControl | None) -> list[str]:
+    return [
+        one(client.message.publish_json(url=url, body={"n": n}, retries=0, flow_control=flow_control)).message_id
+        for n in range(count)
+    ]
+
+
+def test_flow_control_parallelism_bounds_deliveries_in_flight(
+    standin: QStashStandIn, client: QStash, destination: tuple[Destination, str]
+) -> None:
+    target, base = destination
+    target.slow["/jobs/slow"] = SLOW_SECONDS
+    count = 3 * PARALLELISM
+    ids = _publish_burst(client, f"{base}/jobs/slow", count, {"key": "demo-workers", "parallelism": PARALLELISM})
+    assert standin.published[0].headers["Upstash-Flow-Control-Key"] == "demo-workers"
+    assert standin.published[0].headers["Upstash-Flow-Control-Value"] == f"parallelism={PARALLELISM}"
+    standin.wait_idle(timeout=30)
+    assert all(standin.messages[i].state == "delivered" for i in ids)
+    assert len(target.on("/jobs/slow")) == count
+    # Never more than the limit at once, and the limit is used (not one at a time).
+    assert target.peak == PARALLELISM
+
+
+def test_without_flow_control_the_burst_is_not_held_back(
+    standin: QStashStandIn, client: QStash, destination: tuple[Destination, str]
+) -> None:
+    target, base = destination
+    target.slow["/jobs/slow"] = SLOW_SECONDS
+    _publish_burst(client, f"{base}/jobs/slow", 3 * PARALLELISM, None)
+    standin.wait_idle(timeout=30)
+    assert target.peak > PARALLELISM
+
+
+def test_schedule_flow_control_is_recorded_and_its_ticks_obey_it(
+    standin: QStashStandIn, client: QStash, destination: tuple[Destination, str]
+) -> None:
+    target, base = destination
+    target.slow["/jobs/tick"] = SLOW_SECONDS
+    client.schedule.create(
+        destination=f"{base}/jobs/tick",
+        cron="* * * * *",
+        schedule_id="demo-tick",
+        flow_control={"key": "demo-workers", "parallelism": 1},
+    )
+    control = client.schedule.get("demo-tick").flow_control
+    assert control is not None
+    assert (control.key, control.parallelism) == ("demo-workers", 1)
+    ids = [standin.trigger_schedule("demo-tick") for _ in range(3)]
+    standin.wait_idle(timeout=30)
+    assert [standin.messages[i].state for i in ids] == ["delivered"] * 3
+    assert target.peak == 1

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import psycopg
-from azure.ai.inference.models import ChatRequestMessage
 from pydantic import BaseModel
 
-from app.ai import Completion
+from app.ai import ChatMessage, Completion
 from app.errors import PermanentJobError
 from app.jobs import UsageLog
 from app.plan import WorkerPlan
@@ -36,7 +35,7 @@ class Job:
             raise PermanentJobError(f"worker {self.worker.name} has no model in the plan")
         return self.worker.model
 
-    def complete(self, messages: list[ChatRequestMessage], *, max_tokens: int = 400) -> Completion:
+    def complete(self, messages: list[ChatMessage], *, max_tokens: int = 400) -> Completion:
         completion = self.resources.ai.complete(model=self.model(), messages=messages, max_tokens=max_tokens)
         self.usage.add(completion)
         return completion
