@@ -1,25 +1,23 @@
 """Copier context hook: computes the plan from the answers and gives it to every template.
 
-The plan engine lives beside this template in src/generator and needs only pydantic and PyYAML, which
-copier's own environment has. Copier runs this hook while prompting (with partial answers) and once per
-rendered file: only the render phase computes anything, and plans are cached per set of answers.
+The plan engine is this template version's own (hooks/engine.py): in `copier update` the old version's
+hook prices the old side with the old prices and rules, the new version's hook the new side. Copier runs
+this hook while prompting (with partial answers) and once per rendered file: only the render phase
+computes anything, and plans are cached per set of answers.
 """
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 from typing import Any
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
+from copier.errors import UserMessageError
+from copier_template_extensions import ContextHook
 
-from copier.errors import UserMessageError  # noqa: E402
-from copier_template_extensions import ContextHook  # noqa: E402
-
-from generator.errors import UserError  # noqa: E402
-from generator.render_context import answers_from_context, template_context  # noqa: E402
+ENGINE = runpy.run_path(str(Path(__file__).with_name("engine.py")))["load"]()
+render_context = ENGINE.module("render_context")
+UserError = ENGINE.module("errors").UserError
 
 
 class PlanContext(ContextHook):
@@ -29,11 +27,11 @@ class PlanContext(ContextHook):
         if str(context.get("_copier_phase")) != "render":
             return
         try:
-            extra = template_context(answers_from_context(context))
+            extra = render_context.template_context(render_context.answers_from_context(context))
         except UserError as exc:
             raise UserMessageError(f"betagen: {exc}") from None
-        plan = extra["plan"]
-        if plan.advice:
-            # Over budget: stop before anything is written (copier removes a destination it created).
-            raise UserMessageError(f"betagen: {plan.advice.one_line()}")
+        if extra["plan"].advice:
+            # Over budget (a default budget under --defaults is checked here): stop before anything is
+            # written (copier removes a destination it created).
+            raise UserMessageError(f"betagen: {render_context.advice_line(extra['plan'])}")
         context.update(extra)

@@ -13,7 +13,7 @@ from generator.rules import Rules, load_rules
 
 @pytest.fixture(scope="session", autouse=True)
 def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """`betagen new` keeps compiled templates under XDG_CACHE_HOME: the suite uses its own folder."""
+    """Renders keep compiled templates and plan engines under XDG_CACHE_HOME: the suite uses its own folder."""
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
     yield

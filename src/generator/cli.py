@@ -26,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Plan, price and render a small SaaS beta on AWS + Upstash QStash + Azure AI.",
-    epilog="Exit codes: 0 fits or tight, 2 invalid input, 3 over budget.",
+    epilog="Exit codes: 0 fits or tight, 2 invalid input, 3 over budget, 4 update left conflicts.",
 )
 
 
@@ -229,20 +229,33 @@ def new(
     defaults: Annotated[
         bool, Opt("--defaults", help="Take the default for every answer not given (no questions).")
     ] = False,
+    template: Annotated[
+        Path | None,
+        Opt(
+            "--template",
+            help="The template to render: a folder holding copier.yml, e.g. a clone of this repository "
+            "(default: the one this betagen ships).",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Render a new beta repository into DEST with copier (asks the questions unless --defaults).
 
     Runs copier with the template trusted explicitly (its context hook prices the plan). Over-budget or
     invalid answers stop before anything is written.
     """
-    from generator.project import new_project
+    from generator.project import RenderError, new_project, unreachable_origin
 
+    if template is not None and not (template / "copier.yml").is_file():
+        raise RenderError(f"--template {template}: no copier.yml there")
     data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
     data = {k: v for k, v in data.items() if not str(k).startswith("_")}
     data.update(parse_set_options(set_ or []))
     interactive = not defaults and sys.stdin.isatty()
-    plan = new_project(dest, data, defaults=not interactive)
+    plan = new_project(dest, data, defaults=not interactive, src=template.resolve() if template else None)
     sys.stdout.write(_summary(dest, plan) + "\n")
+    if note := unreachable_origin(dest):
+        sys.stderr.write(f"betagen: note: {note}\n")
 
 
 @app.command()
@@ -255,17 +268,43 @@ def update(
         list[str] | None,
         Opt("--set", help="Change one answer, KEY=VALUE (YAML value); repeatable.", metavar="KEY=VALUE"),
     ] = None,
+    dry_run: Annotated[bool, Opt("--dry-run", help="Print the plan diff and write nothing.")] = False,
+    vcs_ref: Annotated[
+        str | None,
+        Opt("--vcs-ref", help="Template version to bring (default: the latest release tag, else HEAD).", metavar="REF"),
+    ] = None,
 ) -> None:
     """Bring template changes (and changed answers) into DEST with `copier update`, keeping your edits.
 
-    DEST must be a git repository with no uncommitted changes. Conflicting edits are kept with inline
-    conflict markers, never dropped.
+    Prints the plan diff first (each priced line whose monthly cost changes, the totals and verdicts,
+    the sizing), priced by the new template version's own engine. DEST must be a git repository with no
+    uncommitted changes. Conflicting edits are kept with inline conflict markers, never dropped: each such
+    file is listed and the exit code is 4.
     """
-    from generator.project import update_project
+    from generator.update import EXIT_CONFLICTS, apply_update, preview_update, require_clean
 
     data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
+    data = {k: v for k, v in data.items() if not str(k).startswith("_")}
     data.update(parse_set_options(set_ or []))
-    update_project(dest, data)
+    if not dry_run:
+        require_clean(dest)
+    preview = preview_update(dest, data, vcs_ref=vcs_ref)
+    sys.stdout.write(preview.text())
+    if preview.over_budget:
+        sys.stderr.write(f"betagen: error: {preview.over_budget}\n")
+        raise typer.Exit(EXIT_OVER_BUDGET)
+    if dry_run:
+        sys.stdout.write("dry run: nothing written\n")
+        return
+    conflicts = apply_update(dest, data, preview)
+    if conflicts:
+        listed = "".join(f"  {path}\n" for path in conflicts)
+        sys.stdout.write(f"updated {dest}; {len(conflicts)} file(s) left with conflict markers:\n{listed}")
+        sys.stderr.write(
+            f"betagen: {len(conflicts)} file(s) need you: resolve the <<<<<<< / >>>>>>> blocks, then "
+            f"`git -C {dest} add` them\n"
+        )
+        raise typer.Exit(EXIT_CONFLICTS)
     sys.stdout.write(f"updated {dest}; review with `git -C {dest} diff` before committing\n")
 
 

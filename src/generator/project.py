@@ -1,8 +1,11 @@
-"""Rendering with copier: new projects, updates, and the checked-in examples.
+"""Rendering with copier's public API (`run_copy`): new projects and the checked-in examples.
 
 Copier is imported here only, and only when one of these runs. Answers are validated and priced by the
 plan engine before copier starts, so a mistake or an over-budget plan stops with one line and nothing
-written; copier's own errors are turned into one line as well.
+written; copier's own errors are turned into one line as well. Copier renders the template from where it
+is (a git checkout: its working tree, as `copier copy --vcs-ref HEAD` does; an installed wheel: the
+template folder it ships), and writes the answers file itself, with the origin `copier update` needs.
+`betagen update` is update.py.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import difflib
 import filecmp
 import os
 import shutil
-import stat
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -21,16 +23,17 @@ from typing import Any
 
 import yaml
 
+from generator.advice import advice_line
+from generator.engine_loader import engine_folder, load_engine
 from generator.errors import UserError
 from generator.plan import Plan
-from generator.render_context import answers_from_context, plan_for
+from generator.render_context import ANSWER_SYNTAX_VARIABLE
 
 EXAMPLE_COMMIT = "example"
 EXAMPLE_SRC_PATH = "../.."
 ANSWERS_FILE = ".copier-answers.yml"
-# What copier needs from this repository to render in this process: the rest (tests, examples, history)
-# is not cloned, and the hooks import the plan engine this process has already loaded (src/generator).
-TEMPLATE_PARTS = ("copier.yml", "template", "hooks")
+# The installed template (pyproject.toml ships copier.yml, template/ and hooks/ as this package's data).
+TEMPLATE_PACKAGE = "betagen_template"
 
 
 class RenderError(UserError):
@@ -44,25 +47,40 @@ class OverBudgetError(UserError):
 
 
 def template_root() -> Path:
-    """The folder holding copier.yml: this checkout's root."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "copier.yml").is_file():
-        raise RenderError(f"template not found: no copier.yml in {root}")
-    return root
+    """The folder holding copier.yml, by one rule: the source checkout this package runs from (copier.yml
+    two levels above src/generator), else the `betagen_template` folder installed beside the package (a
+    wheel or `pip install .`)."""
+    package = Path(__file__).resolve().parent
+    candidates = (package.parents[1], package.parent / TEMPLATE_PACKAGE)
+    for root in candidates:
+        if (root / "copier.yml").is_file():
+            return root
+    raise RenderError(f"template not found: no copier.yml in {' or '.join(map(str, candidates))}")
 
 
-def checked_plan(answers: Mapping[str, Any]) -> Plan:
-    """Validate and price before copier runs: the same one-line errors as `betagen estimate`."""
-    plan = plan_for(answers)  # cached: copier's context hook reuses it
+def checked_plan(answers: Mapping[str, Any], root: Path | None = None) -> Plan:
+    """Validate and price before copier runs, with the engine of the template in ROOT (default:
+    template_root; usually this very package, then its plan is cached for copier's context hook): the
+    same one-line errors as `betagen estimate`."""
+    engine = load_engine(engine_folder(root or template_root()))
+    try:
+        plan: Plan = engine.module("render_context").plan_for(answers)
+    except engine.module("errors").UserError as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise RenderError(str(exc)) from None  # another version's engine: its own error types
     if plan.advice:
-        raise OverBudgetError(plan.advice.one_line())
+        raise OverBudgetError(advice_line(plan.advice.model_dump(), "set"))
     return plan
 
 
 @contextmanager
-def _copier_errors() -> Iterator[None]:
+def copier_errors() -> Iterator[None]:
+    """Copier's errors as one line each; advice in `--set` syntax while betagen drives copier."""
     from copier.errors import CopierError, UnsafeTemplateError, UserMessageError
 
+    previous = os.environ.get(ANSWER_SYNTAX_VARIABLE)
+    os.environ[ANSWER_SYNTAX_VARIABLE] = "set"
     with warnings.catch_warnings():
         # A dirty checkout of the template is how its developers work; copier warns on every render.
         warnings.filterwarnings("ignore", message="Dirty template changes included automatically")
@@ -79,6 +97,11 @@ def _copier_errors() -> Iterator[None]:
             message = str(exc).strip().splitlines()[-1]
             _, sep, ours = message.partition("': ")
             raise RenderError(ours if sep and message.startswith("Validation error") else message) from None
+        finally:
+            if previous is None:
+                os.environ.pop(ANSWER_SYNTAX_VARIABLE, None)
+            else:
+                os.environ[ANSWER_SYNTAX_VARIABLE] = previous
 
 
 def new_project(
@@ -89,102 +112,50 @@ def new_project(
     quiet: bool = True,
     src: Path | None = None,
 ) -> Plan:
-    """Render a new project from the template's working tree.
-
-    Copier clones any template that is a git repository (the whole repository, plus a commit of any
-    uncommitted change) before rendering; rendering from a snapshot of the template's own parts skips
-    that, and the answers file then records the origin copier would have: this checkout and its
-    `git describe`, so `copier update` works as usual.
-    """
+    """Render a new project with `run_copy` from the template's working tree (SRC, default: template_root)."""
     if dest.exists() and any(dest.iterdir()):
         raise RenderError(f"{dest} exists and is not empty: choose a new folder, or use `betagen update {dest}`")
     root = src or template_root()
-    plan = checked_plan(answers) if defaults else None
-    from generator.copier_worker import NewProjectWorker
+    plan = checked_plan(answers, root) if defaults else None
+    from copier import run_copy
 
-    with tempfile.TemporaryDirectory(prefix="betagen-template-") as tmp, _copier_errors():
-        snapshot = template_snapshot(root, Path(tmp))
-        with NewProjectWorker(
-            src_path=str(snapshot),
-            dst_path=dest,
-            data=dict(answers),
-            defaults=defaults,
-            unsafe=True,  # our own template: its context hook and extensions are trusted explicitly
-            quiet=quiet,
-        ) as worker:
-            worker.run_copy()
-        chosen = answers_from_context(worker.answers.combined)
-    record_template_origin(dest, src_path=str(root), commit=_describe(root))
-    return plan or checked_plan(chosen)
+    with copier_errors():
+        # HEAD: a git checkout renders as it is, uncommitted changes included (copier's own rule for a
+        # local HEAD), not its latest tag; a plain folder (an installed wheel) has no ref to choose.
+        run_copy(str(root), str(dest), data=dict(answers), defaults=defaults, unsafe=True, quiet=quiet, vcs_ref="HEAD")
+    return plan or checked_plan(recorded_answers(dest), root)
 
 
-def template_snapshot(root: Path, into: Path) -> Path:
-    """What copier needs of the template, in INTO: a plain folder, so copier reads it without cloning."""
-    into.mkdir(parents=True, exist_ok=True)
-    for part in TEMPLATE_PARTS:
-        source, target = root / part, into / part
-        if source.is_dir():
-            # Bytecode would be rendered from template/; the hooks' bytecode spares compiling them again.
-            ignore = shutil.ignore_patterns("__pycache__", "*.pyc") if part == "template" else None
-            shutil.copytree(source, target, ignore=ignore, copy_function=_link_or_copy)
-        else:
-            _link_or_copy(source, target)
-    # Copied folders keep their modes. A read-only one would make removing the snapshot fail, and the
-    # clean-up's fallback chmods the file, which is the checkout's own file through the hard link.
-    for folder, _, _ in os.walk(into):
-        mode = os.stat(folder).st_mode
-        if mode & stat.S_IRWXU != stat.S_IRWXU:
-            os.chmod(folder, mode | stat.S_IRWXU)
-    return into
+def recorded_answers(dest: Path) -> dict[str, Any]:
+    """The answers in DEST's answers file, without copier's own `_` keys."""
+    path = dest / ANSWERS_FILE
+    if not path.is_file():
+        raise RenderError(f"{dest} has no {ANSWERS_FILE}: it was not rendered by this template")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {k: v for k, v in data.items() if not str(k).startswith("_")}
 
 
-def _link_or_copy(source: str | Path, target: str | Path) -> None:
-    """A hard link where the file system allows one (copier only reads the snapshot), else a copy."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
-def _describe(root: Path) -> str | None:
-    """The template version copier would record: `git describe --tags --always` of the checkout."""
+def unreachable_origin(dest: Path) -> str:
+    """A note when the template version DEST records cannot be found again: rendered from a checkout with
+    uncommitted changes, copier records the commit it made in its temporary clone ('' otherwise)."""
     import subprocess
 
-    done = subprocess.run(
-        ["git", "-C", str(root), "describe", "--tags", "--always"], capture_output=True, text=True, check=False
+    data = yaml.safe_load((dest / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
+    src, commit = data.get("_src_path"), data.get("_commit")
+    if not src or not commit or not Path(str(src)).is_dir():
+        return ""
+    found = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"],
+        capture_output=True,
+        check=False,
     )
-    return done.stdout.strip() if done.returncode == 0 and (root / ".git").exists() else None
-
-
-def record_template_origin(dest: Path, *, src_path: str, commit: str | None) -> None:
-    """Write `_src_path` and `_commit` at the top of the answers file (copier sorts them first)."""
-    path = dest / ANSWERS_FILE
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if not line.startswith(("_commit:", "_src_path:"))
-    ]
-    origin = ([f"_commit: {commit}"] if commit else []) + [f"_src_path: {src_path}"]
-    path.write_text("\n".join(origin + kept) + "\n", encoding="utf-8")
-
-
-def update_project(dest: Path, answers: Mapping[str, Any], *, defaults: bool = True, quiet: bool = True) -> None:
-    if not (dest / ANSWERS_FILE).is_file():
-        raise RenderError(f"{dest} has no {ANSWERS_FILE}: it was not rendered by this template")
-    current = yaml.safe_load((dest / ANSWERS_FILE).read_text(encoding="utf-8")) or {}
-    checked_plan({**current, **answers})
-    from copier import run_update
-
-    with _copier_errors():
-        run_update(
-            str(dest),
-            data=dict(answers),
-            defaults=defaults,
-            unsafe=True,
-            overwrite=True,
-            conflict="inline",
-            quiet=quiet,
-        )
+    if found.returncode == 0:
+        return ""
+    return (
+        f"the template in {src} had uncommitted changes: {dest} records version {commit}, which only copier's "
+        "temporary clone had, so `betagen update` cannot start from it; render from a committed template for a "
+        "project you will update"
+    )
 
 
 def written_files(dest: Path) -> list[Path]:
@@ -209,9 +180,21 @@ def example_answers(folder: Path) -> dict[Path, dict[str, Any]]:
     return found
 
 
+def record_template_origin(dest: Path, *, src_path: str, commit: str | None) -> None:
+    """Pin `_src_path` and `_commit` in an example's answers file, so its bytes do not change with every
+    commit. Examples only: a project's answers file is copier's alone."""
+    path = dest / ANSWERS_FILE
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if not line.startswith(("_commit:", "_src_path:"))
+    ]
+    origin = ([f"_commit: {commit}"] if commit else []) + [f"_src_path: {src_path}"]
+    path.write_text("\n".join(origin + kept) + "\n", encoding="utf-8")
+
+
 def render_example(answers: Mapping[str, Any], dest: Path) -> None:
     new_project(dest, answers, defaults=True)
-    # Pin what changes with every template commit, so an example's bytes are stable.
     record_template_origin(dest, src_path=EXAMPLE_SRC_PATH, commit=EXAMPLE_COMMIT)
 
 
