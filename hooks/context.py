@@ -16,7 +16,7 @@ from copier.errors import UserMessageError
 from copier_template_extensions import ContextHook
 
 ENGINE = runpy.run_path(str(Path(__file__).with_name("engine.py")))["load"]()
-render_context = ENGINE.module("render_context")
+render_context = ENGINE.module("render.context")
 UserError = ENGINE.module("errors").UserError
 
 

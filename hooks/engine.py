@@ -2,7 +2,7 @@
 
 In `copier update` the old and the new version's hooks run in one process: each must price with its own
 code, prices and rules, so the engine is loaded from this template's own folder (see
-src/generator/engine_loader.py), never imported by name from sys.path. The hooks run this file with
+src/generator/render/engine_loader.py), never imported by name from sys.path. The hooks run this file with
 `runpy.run_path` and call `load()`.
 """
 
@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Where engine_loader.py is: src/generator in a checkout or in copier's clone; the `generator` package
 # beside the template in an installed wheel. engine_loader.engine_folder states the same rule.
 CANDIDATES = (ROOT / "src" / "generator", ROOT.parent / "generator")
+LOADER = Path("render") / "engine_loader.py"
 
 
 def _loader() -> ModuleType:
-    path = next((c / "engine_loader.py" for c in CANDIDATES if (c / "engine_loader.py").is_file()), None)
+    path = next((c / LOADER for c in CANDIDATES if (c / LOADER).is_file()), None)
     if path is None:
         from copier.errors import UserMessageError
 

@@ -11,10 +11,10 @@ from jinja2.ext import Extension
 
 # This template version's own plan engine (hooks/engine.py), never whichever copy sys.path finds first.
 ENGINE = runpy.run_path(str(Path(__file__).with_name("engine.py")))["load"]()
-formatting, markdown = ENGINE.module("formatting"), ENGINE.module("markdown")
-answers, render_context = ENGINE.module("answers"), ENGINE.module("render_context")
+formatting, markdown = ENGINE.module("reports.formatting"), ENGINE.module("reports.markdown")
+answers, render_context = ENGINE.module("plan.answers"), ENGINE.module("render.context")
 Answers, check_answer, slugify = answers.Answers, answers.check_answer, answers.slugify
-load_catalog, load_rules = ENGINE.module("catalog").load_catalog, ENGINE.module("rules").load_rules
+load_catalog, load_rules = ENGINE.module("plan.catalog").load_catalog, ENGINE.module("plan.rules").load_rules
 answers_from_context, budget_cost, budget_error = (
     render_context.answers_from_context,
     render_context.budget_cost,
@@ -35,6 +35,11 @@ def _default_budget_is_over(context: Any, field: str) -> bool:
 @pass_context
 def _budget_cost(context: Any, budget: str) -> str:
     return budget_cost(answers_from_context(context), budget)
+
+
+def _hosting_profiles() -> list[str]:
+    """The hosting profiles a render supports (the question is asked only when there is a choice)."""
+    return [name for name, profile in load_rules().hosting_profiles.items() if profile.supported]
 
 
 def _models(use: str) -> list[str]:
@@ -75,5 +80,6 @@ class BetagenExtension(Extension):
             betagen_default_budget_is_over=_default_budget_is_over,
             betagen_regions=load_catalog().regions,
             betagen_models=_models,
+            betagen_hosting_profiles=_hosting_profiles(),
             catalog=load_catalog(),
         )

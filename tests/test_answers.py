@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.answers import ALLOW_RETIRED_MODELS, WORKERS, Answers, check_answer, parse_answers, slugify
-from generator.catalog import load_catalog
 from generator.errors import AnswerError
-from generator.rules import load_rules
+from generator.plan.answers import ALLOW_RETIRED_MODELS, WORKERS, Answers, check_answer, parse_answers, slugify
+from generator.plan.catalog import load_catalog
+from generator.plan.rules import load_rules
 
 
 def test_defaults_are_the_reference_scenario() -> None:

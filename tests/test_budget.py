@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.answers import Answers
-from generator.budget import verdict_for
-from generator.plan import Plan, build_plan
+from generator.plan.answers import Answers
+from generator.plan.budget import verdict_for
+from generator.plan.plan import Plan, build_plan
 
 # Published unit prices (shared/reference/prices-2026.md), typed here independently of the catalog.
 PUBLISHED = {

@@ -7,8 +7,8 @@ import copy
 import pytest
 from pydantic import ValidationError
 
-from generator.catalog import Catalog
-from generator.data_files import load_yaml
+from generator.plan.catalog import Catalog
+from generator.plan.data_files import load_yaml
 
 
 def test_every_price_resolves_in_every_region_with_a_source(catalog: Catalog) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from generator.cli import app, main
+from generator.cli.commands import app, main
 
 runner = CliRunner()
 REFERENCE = ["estimate", "--users", "50", "--region", "us-east-1", "--aws-budget", "300", "--ai-budget", "1000"]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from copier import run_copy
 
-from generator.engine_loader import digest_of, engine_folder
-from generator.project import template_root
+from generator.render.engine_loader import digest_of, engine_folder
+from generator.render.project import template_root
 
 pytestmark = pytest.mark.slow
 ROOT = template_root()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.demo import reference_answers
-from generator.project import new_project
+from generator.render.demo import reference_answers
+from generator.render.project import new_project
 
 BIN = Path(sys.executable).parent
 EFFECTS = (

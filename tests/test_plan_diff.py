@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from generator.advice import advice_line, answer_option
-from generator.answers import Answers
-from generator.formatting import money_range
-from generator.plan import build_plan
-from generator.plan_diff import diff_plans
+from generator.plan.advice import advice_line, answer_option
+from generator.plan.answers import Answers
+from generator.plan.plan import build_plan
+from generator.reports.formatting import money_range
+from generator.reports.plan_diff import diff_plans
 
 
 def plan_json(**answers: Any) -> dict[str, Any]:

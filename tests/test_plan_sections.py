@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.answers import Answers
-from generator.plan import Plan, build_plan
+from generator.plan.answers import Answers
+from generator.plan.plan import Plan, build_plan
 
 GOLDEN = Path(__file__).parent / "golden" / "reference-plan.json"
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.answers import Answers
-from generator.formatting import money_range
-from generator.plan import build_plan
-from generator.project import template_root
+from generator.plan.answers import Answers
+from generator.plan.plan import build_plan
+from generator.render.project import template_root
+from generator.reports.formatting import money_range
 
 pytestmark = [
     pytest.mark.slow,

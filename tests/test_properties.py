@@ -7,10 +7,10 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.answers import WORKERS, Answers
-from generator.catalog import load_catalog
-from generator.core import price_plan
-from generator.plan import build_plan
+from generator.plan.answers import WORKERS, Answers
+from generator.plan.catalog import load_catalog
+from generator.plan.core import price_plan
+from generator.plan.plan import build_plan
 
 REGIONS = load_catalog().regions
 

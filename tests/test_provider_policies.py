@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cfnlint.api import ManualArgs, lint
 
-from generator.plan import Plan
-from generator.project import checked_plan, new_project
+from generator.plan.plan import Plan
+from generator.render.project import checked_plan, new_project
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from generator.answers import Answers
-from generator.budget import NON_AWS_SERVICES
-from generator.catalog import Catalog
-from generator.plan import build_plan
-from generator.rules import Rules
+from generator.plan.answers import Answers
+from generator.plan.budget import NON_AWS_SERVICES
+from generator.plan.catalog import Catalog
+from generator.plan.plan import build_plan
+from generator.plan.rules import Rules
 
 
 def test_every_catalog_region_has_exactly_one_qstash_region(rules: Rules, catalog: Catalog) -> None:

@@ -24,8 +24,8 @@ import pytest
 from pydantic import BaseModel
 
 import generator
-from generator.engine_loader import Engine, digest_of, engine_folder, load_engine
-from generator.project import template_root
+from generator.render.engine_loader import Engine, digest_of, engine_folder, load_engine
+from generator.render.project import template_root
 
 ROOT = template_root()
 PUBLIC = {
@@ -152,7 +152,7 @@ def engine_copy(into: Path, nat_price: str | None = None) -> Path:
 
 
 def nat_hour_price(engine: Engine) -> float:
-    plan = engine.module("render_context").plan_for({})
+    plan = engine.module("render.context").plan_for({})
     return float(next(line.unit_price for line in plan.lines if line.id == "nat_hours"))
 
 
@@ -177,7 +177,7 @@ def _ours() -> list[object]:
 
 def test_engine_modules_import_the_engine_at_module_level_only(tmp_path: Path) -> None:
     engine = load_engine(engine_copy(tmp_path, nat_price="0.0451"))  # a version of its own: loaded apart
-    assert "generator.plan" in engine.loaded and "generator.render_context" in engine.loaded
+    assert "generator.plan" in engine.loaded and "generator.render.context" in engine.loaded
     late = []
     for name in engine.loaded:
         path = engine.folder.parent / (name.replace(".", "/") + ".py")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from copier import run_copy
 
-from generator.project import template_root
+from generator.render.project import template_root
 
 pytestmark = pytest.mark.slow
 

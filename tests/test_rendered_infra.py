@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from generator.plan import Plan
-from generator.project import checked_plan, example_answers, examples_dir, new_project
+from generator.plan.plan import Plan
+from generator.render.project import checked_plan, example_answers, examples_dir, new_project
 
 pytestmark = pytest.mark.slow
 

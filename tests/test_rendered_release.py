@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.plan import Plan
-from generator.project import checked_plan, new_project
-from generator.rules import load_rules
+from generator.plan.plan import Plan
+from generator.plan.rules import load_rules
+from generator.render.project import checked_plan, new_project
 
 pytestmark = pytest.mark.slow
 

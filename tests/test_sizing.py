@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from generator.answers import Answers
-from generator.catalog import Catalog
-from generator.rules import Rules
-from generator.sizing import MINUTES_PER_MONTH, cron_expression, size
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog
+from generator.plan.rules import Rules
+from generator.plan.sizing import MINUTES_PER_MONTH, cron_expression, size
 
 
 def sized(rules: Rules, catalog: Catalog, **answers):  # type: ignore[no-untyped-def]

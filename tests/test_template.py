@@ -13,16 +13,16 @@ import pytest
 import yaml
 from copier import run_copy
 
-from generator.answers import WORKERS, Answers
-from generator.formatting import money_range
-from generator.plan import build_plan
-from generator.project import (
+from generator.plan.answers import WORKERS, Answers
+from generator.plan.plan import build_plan
+from generator.render.project import (
     EXAMPLE_COMMIT,
     EXAMPLE_SRC_PATH,
     check_examples,
     record_template_origin,
     template_root,
 )
+from generator.reports.formatting import money_range
 
 ROOT = template_root()
 COPIER = str(Path(sys.executable).with_name("copier"))
@@ -259,6 +259,14 @@ def test_betagen_new_renders_and_summarises(tmp_path: Path) -> None:
     done = subprocess.run([BETAGEN, "new", str(dest), "--defaults"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert f"files to {dest}" in done.stdout and "(fits)" in done.stdout
+    # The template's own next steps (copier.yml's message after a copy), rendered for this project.
+    assert f"Your beta's repository is in {dest}: 50 users in us-east-1." in done.stdout
+    assert "cp .env.production.local.example .env.production.local" in done.stdout
+    assert "git init && git add -A && git commit" in done.stdout
+    # Updating a project that is not a git repository says how to make it one, in one line.
+    update = subprocess.run([BETAGEN, "update", str(dest)], capture_output=True, text=True, check=False)
+    assert update.returncode == 2 and update.stderr.count("\n") == 1
+    assert f"{dest} is not a git repository" in update.stderr and f"git -C {dest} init" in update.stderr
     again = subprocess.run([BETAGEN, "new", str(dest), "--defaults"], capture_output=True, text=True, check=False)
     assert again.returncode == 2 and "not empty" in again.stderr and again.stderr.count("\n") == 1
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from copier import run_copy
 
-from generator.engine_loader import load_engine
-from generator.formatting import money_range
-from generator.project import template_root
+from generator.render.engine_loader import load_engine
+from generator.render.project import template_root
+from generator.reports.formatting import money_range
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -110,7 +110,7 @@ def fresh_render(repo: Path, dest: Path, ref: str, **answers: Any) -> Path:
 
 def v2_plan(repo: Path, **answers: Any) -> dict[str, Any]:
     engine = load_engine(repo / "src" / "generator")
-    return dict(json.loads(engine.module("render_context").plan_record(answers)))
+    return dict(json.loads(engine.module("render.context").plan_record(answers)))
 
 
 UPDATES = {

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generator.project import new_project, template_root
+from generator.render.project import new_project, template_root
 
 pytestmark = pytest.mark.slow
 ROOT = template_root()

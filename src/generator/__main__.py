@@ -10,7 +10,7 @@ def run() -> None:
     # (a fifth of `betagen new`), the objects are frozen out of its reach. Files are closed as they are
     # written and atexit handlers still run.
     gc.set_threshold(200_000, 30, 30)
-    from generator.cli import main
+    from generator.cli.commands import main
 
     try:
         main()

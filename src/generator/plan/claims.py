@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import ALLOW_RETIRED_MODELS, Answers
-from generator.catalog import Catalog
-from generator.comparison import hosting_comparison
-from generator.core import PricedPlan, price_plan
-from generator.rules import ClaimDef, Rules
-from generator.sizing import HOURS_PER_MONTH
+from generator.plan.answers import ALLOW_RETIRED_MODELS, Answers
+from generator.plan.catalog import Catalog
+from generator.plan.comparison import hosting_comparison
+from generator.plan.core import PricedPlan, price_plan
+from generator.plan.rules import ClaimDef, Rules
+from generator.plan.sizing import HOURS_PER_MONTH
 
 # A single-figure claim ("~$10") is read as that figure +/- 10%.
 POINT_TOLERANCE = 0.10

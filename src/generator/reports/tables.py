@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from generator.catalog import load_catalog
-from generator.formatting import money, money_range, percent, quantity, source_ids, unit_price
-from generator.plan import Plan
+from generator.plan.catalog import load_catalog
+from generator.plan.plan import Plan
+from generator.reports.formatting import money, money_range, percent, quantity, source_ids, unit_price
 
 
 class Table(NamedTuple):

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.catalog import Catalog
-from generator.core import PricedPlan, price_plan
-from generator.rules import Rules
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog
+from generator.plan.core import PricedPlan, price_plan
+from generator.plan.rules import Rules
 
 
 class Advice(BaseModel):

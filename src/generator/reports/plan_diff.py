@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from generator.formatting import money, money_range, unit_price
+from generator.reports.formatting import money, money_range, unit_price
 
 BUDGETS = (("infrastructure", "Infrastructure (AWS + Vercel + Upstash)"), ("ai", "Azure AI"))
 # The sizing an update can change that a founder watches: instance classes, redundancy, NAT, concurrency.

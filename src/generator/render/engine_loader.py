@@ -41,7 +41,16 @@ from types import ModuleType
 
 PACKAGE = "generator"
 # The engine's interface to the hooks and to `betagen update`, and everything they import.
-ENTRY_MODULES = ("errors", "answers", "catalog", "rules", "formatting", "markdown", "plan", "render_context")
+ENTRY_MODULES = (
+    "errors",
+    "plan.answers",
+    "plan.catalog",
+    "plan.rules",
+    "plan.plan",
+    "reports.formatting",
+    "reports.markdown",
+    "render.context",
+)
 # A module every copy of this file shares (hooks load their own copy per template version); a change to
 # what it holds takes a new name.
 REGISTRY = "betagen_engine_registry_v1"
@@ -49,7 +58,7 @@ REGISTRY = "betagen_engine_registry_v1"
 
 @dataclass(frozen=True)
 class Engine:
-    """One version's plan engine: its modules by short name (`engine.module("plan").build_plan`)."""
+    """One version's plan engine: its modules by name within the package (`engine.module("plan.plan").build_plan`)."""
 
     folder: Path
     digest: str

@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from generator.advice import advice_line
-from generator.engine_loader import load_engine
-from generator.plan_diff import PlanDiff, diff_plans
-from generator.project import ANSWERS_FILE, OverBudgetError, RenderError, copier_errors, recorded_answers
-from generator.render_context import PLAN_RECORD
+from generator.plan.advice import advice_line
+from generator.render.context import PLAN_RECORD
+from generator.render.engine_loader import load_engine
+from generator.render.project import ANSWERS_FILE, OverBudgetError, RenderError, copier_errors, recorded_answers
+from generator.reports.plan_diff import PlanDiff, diff_plans
 
 # Exit code of `betagen update` when files were left with conflict markers (2: bad input, 3: over budget).
 EXIT_CONFLICTS = 4
@@ -109,7 +109,11 @@ def require_clean(dest: Path) -> None:
         raise RenderError(f"{dest} has no {ANSWERS_FILE}: it was not rendered by this template")
     done = subprocess.run(["git", "-C", str(dest), "status", "--porcelain"], capture_output=True, text=True)
     if done.returncode != 0:
-        raise RenderError(f"{dest} is not a git repository: commit the rendered project, then update it")
+        raise RenderError(
+            f"{dest} is not a git repository: copier updates a committed project; run "
+            f"`git -C {dest} init && git -C {dest} add -A && git -C {dest} commit -m 'Rendered by betagen'`, "
+            "then update it"
+        )
     if done.stdout.strip():
         raise RenderError(f"{dest} is dirty (uncommitted changes): commit or stash them, then update")
 
@@ -136,7 +140,7 @@ def price_with_version(src_path: str, ref: str, answers: Mapping[str, Any]) -> d
         engine = load_engine(_engine_at(src_path, ref, Path(tmp)))
     user_error = engine.module("errors").UserError
     try:
-        return dict(json.loads(engine.module("render_context").plan_record(answers)))
+        return dict(json.loads(engine.module("render.context").plan_record(answers)))
     except user_error as exc:
         raise RenderError(f"template {ref}: {exc}") from None
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from generator import tables
-from generator.plan import Plan
+from generator.plan.plan import Plan
+from generator.reports import tables
 
 VERDICT_STYLE = {"fits": "green", "tight": "yellow", "over": "bold red"}
 RIGHT_ALIGNED = {"Quantity / month", "Unit price", "Monthly"}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.budget import NON_AWS_SERVICES, aws_budget_limit
-from generator.core import PricedPlan
-from generator.rules import Rules
-from generator.sizing import DAYS_PER_MONTH
+from generator.plan.answers import Answers
+from generator.plan.budget import NON_AWS_SERVICES, aws_budget_limit
+from generator.plan.core import PricedPlan
+from generator.plan.rules import Rules
+from generator.plan.sizing import DAYS_PER_MONTH
 
 GIB = 1024**3
 # RDS PostgreSQL's default max_connections is LEAST(DBInstanceClassMemory / 9531392, 5000).

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from generator.advice import ANSWER_SYNTAXES
-from generator.answers import Answers, parse_answers
 from generator.errors import AnswerError
-from generator.formatting import money_range
-from generator.plan import Plan, build_plan
+from generator.plan.advice import ANSWER_SYNTAXES
+from generator.plan.answers import Answers, parse_answers
+from generator.plan.plan import Plan, build_plan
+from generator.reports.formatting import money_range
 
 # The command driving copier, so advice names changes in its syntax (`betagen new` and `update` set it to
 # "set"; plain copier leaves it unset).

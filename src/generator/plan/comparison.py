@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.catalog import Catalog
-from generator.core import PricedPlan
-from generator.sizing import HOURS_PER_MONTH
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog
+from generator.plan.core import PricedPlan
+from generator.plan.sizing import HOURS_PER_MONTH
 
 TASK_VCPU, TASK_GB = 1, 2
 

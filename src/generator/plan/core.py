@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.budget import Line, Totals, budget_lines, totals_for
-from generator.catalog import Catalog, load_catalog
-from generator.rules import Rules, load_rules
-from generator.sizing import Sizing, size
+from generator.plan.answers import Answers
+from generator.plan.budget import Line, Totals, budget_lines, totals_for
+from generator.plan.catalog import Catalog, load_catalog
+from generator.plan.rules import Rules, load_rules
+from generator.plan.sizing import Sizing, size
 
 
 class PricedPlan(BaseModel):

@@ -1,4 +1,4 @@
-"""Reads the YAML data shipped in generator/data."""
+"""Reads the YAML data shipped in generator/data: prices and rules, the engine's knowledge apart from its code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 # The C loader parses the catalog several times faster; fall back when PyYAML was built without libyaml.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from generator.data_files import load_yaml
+from generator.plan.data_files import load_yaml
 
 
 class _Frozen(BaseModel):

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
-from generator.answers import Answers, UsageProfile
-from generator.catalog import load_catalog
 from generator.errors import AnswerError, AnswersFileError, UserError
+from generator.plan.answers import Answers, UsageProfile
+from generator.plan.catalog import load_catalog
 
 EXIT_INVALID = 2
 EXIT_OVER_BUDGET = 3
@@ -88,7 +88,7 @@ def parse_usage_overrides(pairs: list[str]) -> dict[str, str]:
 
 def collect_answers(answers_file: Path | None, flags: dict[str, Any], usage: list[str]) -> Answers:
     """Answers file first, flags over it; validated by the one answers model."""
-    from generator.answers import parse_answers
+    from generator.plan.answers import parse_answers
 
     data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
     data.update({k: v for k, v in flags.items() if v is not None})
@@ -152,7 +152,7 @@ def estimate(
     Without flags it prices the reference scenario: 50 users in us-east-1 on $300/month of
     infrastructure and $1,000/month of Azure AI, with all four workers.
     """
-    from generator.plan import build_plan
+    from generator.plan.plan import build_plan
 
     flags = {
         "project_name": project_name,
@@ -174,11 +174,11 @@ def estimate(
     if output_format is OutputFormat.json:
         sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
     elif output_format is OutputFormat.markdown:
-        from generator.markdown import estimate_markdown
+        from generator.reports.markdown import estimate_markdown
 
         sys.stdout.write(estimate_markdown(plan))
     else:
-        from generator.console_report import print_plan
+        from generator.reports.console import print_plan
 
         print_plan(plan, sys.stdout)
     if plan.advice:
@@ -202,9 +202,9 @@ def parse_set_options(pairs: list[str]) -> dict[str, Any]:
     return data
 
 
-def _summary(dest: Path, plan: Any) -> str:
-    from generator.formatting import money, money_range
-    from generator.project import written_files
+def _summary(dest: Path, plan: Any, template: Path | None = None) -> str:
+    from generator.render.project import next_steps, written_files
+    from generator.reports.formatting import money, money_range
 
     files = written_files(dest)
     t = plan.totals
@@ -212,8 +212,8 @@ def _summary(dest: Path, plan: Any) -> str:
         f"wrote {len(files)} files to {dest}\n"
         f"  infrastructure {money_range(t.infrastructure.low, t.infrastructure.high)} of "
         f"{money(t.infrastructure.limit)} ({t.infrastructure.verdict}); "
-        f"Azure AI {money_range(t.ai.low, t.ai.high)} of {money(t.ai.limit)} ({t.ai.verdict})\n"
-        f"  next: read {dest / 'README.md'}, then {dest / 'QUICK-START.md'}"
+        f"Azure AI {money_range(t.ai.low, t.ai.high)} of {money(t.ai.limit)} ({t.ai.verdict})\n\n"
+        + next_steps(dest, template)
     )
 
 
@@ -244,7 +244,7 @@ def new(
     Runs copier with the template trusted explicitly (its context hook prices the plan). Over-budget or
     invalid answers stop before anything is written.
     """
-    from generator.project import RenderError, new_project, unreachable_origin
+    from generator.render.project import RenderError, new_project, unreachable_origin
 
     if template is not None and not (template / "copier.yml").is_file():
         raise RenderError(f"--template {template}: no copier.yml there")
@@ -253,7 +253,7 @@ def new(
     data.update(parse_set_options(set_ or []))
     interactive = not defaults and sys.stdin.isatty()
     plan = new_project(dest, data, defaults=not interactive, src=template.resolve() if template else None)
-    sys.stdout.write(_summary(dest, plan) + "\n")
+    sys.stdout.write(_summary(dest, plan, template.resolve() if template else None) + "\n")
     if note := unreachable_origin(dest):
         sys.stderr.write(f"betagen: note: {note}\n")
 
@@ -281,7 +281,7 @@ def update(
     uncommitted changes. Conflicting edits are kept with inline conflict markers, never dropped: each such
     file is listed and the exit code is 4.
     """
-    from generator.update import EXIT_CONFLICTS, apply_update, preview_update, require_clean
+    from generator.render.update import EXIT_CONFLICTS, apply_update, preview_update, require_clean
 
     data: dict[str, Any] = load_answers_file(answers_file) if answers_file else {}
     data = {k: v for k, v in data.items() if not str(k).startswith("_")}
@@ -315,7 +315,7 @@ def examples(
     ] = False,
 ) -> None:
     """Rewrite examples/<name>/ from examples/<name>.yml (or check them with --check)."""
-    from generator.project import check_examples, write_examples
+    from generator.render.project import check_examples, write_examples
 
     if check:
         problems = check_examples()
@@ -343,7 +343,7 @@ def demo(
     through the qstash SDK, a duplicate, one cron tick of each other worker, prints what happened and
     the budget, then stops everything. Exits non-zero if any step fails.
     """
-    from generator.demo import run_demo
+    from generator.render.demo import run_demo
 
     code = run_demo(keep)
     if code:

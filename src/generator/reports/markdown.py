@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generator import tables
-from generator.plan import Plan
+from generator.plan.plan import Plan
+from generator.reports import tables
 
 
 def _markdown(table: tables.Table) -> str:

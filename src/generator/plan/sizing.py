@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.catalog import Catalog
-from generator.rules import QStashRegion, Rules
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog
+from generator.plan.rules import QStashRegion, Rules
 
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import MAX_USERS, Answers
-from generator.budget import Verdict
-from generator.core import price_plan
-from generator.rules import Rules
+from generator.plan.answers import MAX_USERS, Answers
+from generator.plan.budget import Verdict
+from generator.plan.core import price_plan
+from generator.plan.rules import Rules
 
 
 class ScalingRow(BaseModel):

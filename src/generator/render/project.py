@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-from generator.advice import advice_line
-from generator.engine_loader import engine_folder, load_engine
 from generator.errors import UserError
-from generator.plan import Plan
-from generator.render_context import ANSWER_SYNTAX_VARIABLE
+from generator.plan.advice import advice_line
+from generator.plan.plan import Plan
+from generator.render.context import ANSWER_SYNTAX_VARIABLE
+from generator.render.engine_loader import engine_folder, load_engine
 
 EXAMPLE_COMMIT = "example"
 EXAMPLE_SRC_PATH = "../.."
@@ -50,7 +50,7 @@ def template_root() -> Path:
     """The folder holding copier.yml, by one rule: the source checkout this package runs from (copier.yml
     two levels above src/generator), else the `betagen_template` folder installed beside the package (a
     wheel or `pip install .`)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # src/generator (this module is in its render/)
     candidates = (package.parents[1], package.parent / TEMPLATE_PACKAGE)
     for root in candidates:
         if (root / "copier.yml").is_file():
@@ -64,7 +64,7 @@ def checked_plan(answers: Mapping[str, Any], root: Path | None = None) -> Plan:
     same one-line errors as `betagen estimate`."""
     engine = load_engine(engine_folder(root or template_root()))
     try:
-        plan: Plan = engine.module("render_context").plan_for(answers)
+        plan: Plan = engine.module("render.context").plan_for(answers)
     except engine.module("errors").UserError as exc:
         if isinstance(exc, UserError):
             raise
@@ -156,6 +156,17 @@ def unreachable_origin(dest: Path) -> str:
         "temporary clone had, so `betagen update` cannot start from it; render from a committed template for a "
         "project you will update"
     )
+
+
+def next_steps(dest: Path, root: Path | None = None) -> str:
+    """The template's own message after a copy (copier.yml's `_message_after_copy`), rendered for DEST: what
+    `copier copy` prints, so `betagen new` gives the same next steps without copier's per-file output."""
+    from jinja2 import Environment
+
+    config = yaml.safe_load(((root or template_root()) / "copier.yml").read_text(encoding="utf-8")) or {}
+    message = str(config.get("_message_after_copy", ""))
+    context = {**recorded_answers(dest), "_copier_conf": {"dst_path": dest}}
+    return Environment(autoescape=False, keep_trailing_newline=False).from_string(message).render(context).strip()
 
 
 def written_files(dest: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from generator.plan import Plan
+from generator.plan.plan import Plan
 
 TOUR_MODULE = "devstack.tour"
 
@@ -28,14 +28,14 @@ TOUR_MODULE = "devstack.tour"
 def reference_answers() -> dict[str, Any]:
     import yaml
 
-    from generator.project import examples_dir
+    from generator.render.project import examples_dir
 
     data = yaml.safe_load((examples_dir() / "reference.yml").read_text(encoding="utf-8")) or {}
     return {k: v for k, v in data.items() if not str(k).startswith("_")}
 
 
 def budget_summary(plan: Plan) -> str:
-    from generator.markdown import totals_table
+    from generator.reports.markdown import totals_table
 
     return "budget (monthly, from the plan; prices dated and sourced in the rendered README):\n" + totals_table(plan)
 
@@ -91,7 +91,7 @@ def run_tour(project: Path, out: TextIO) -> int:
 
 
 def run_demo(keep: Path | None = None, out: TextIO = sys.stdout) -> int:
-    from generator.project import new_project
+    from generator.render.project import new_project
 
     started = time.monotonic()
 

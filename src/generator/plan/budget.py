@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.answers import Answers
-from generator.catalog import Catalog, UnitPrice
-from generator.rules import Rules
-from generator.sizing import HOURS_PER_MONTH, Range, Sizing
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog, UnitPrice
+from generator.plan.rules import Rules
+from generator.plan.sizing import HOURS_PER_MONTH, Range, Sizing
 
 BudgetName = Literal["infrastructure", "ai"]
 Verdict = Literal["fits", "tight", "over"]

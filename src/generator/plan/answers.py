@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from generator.catalog import load_catalog
 from generator.errors import AnswerError
-from generator.rules import load_rules
+from generator.plan.catalog import load_catalog
+from generator.plan.rules import load_rules
 
 WORKERS = ("video_processing", "content_trends", "data_processing", "alert_checker")
 CACHE_ENGINES = ("valkey", "redis")

@@ -12,17 +12,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from generator import __version__
-from generator.advice import Advice, advise
-from generator.answers import Answers
-from generator.budget import Line, Totals
-from generator.catalog import Catalog, load_catalog
-from generator.claims import Correction, corrections
-from generator.comparison import HostingOption, hosting_comparison
-from generator.core import price_plan
-from generator.guard_rails import GuardRails, guard_rails
-from generator.rules import Rule, Rules, load_rules
-from generator.scaling import ScalingRow, scaling_table
-from generator.sizing import Sizing
+from generator.plan.advice import Advice, advise
+from generator.plan.answers import Answers
+from generator.plan.budget import Line, Totals
+from generator.plan.catalog import Catalog, load_catalog
+from generator.plan.claims import Correction, corrections
+from generator.plan.comparison import HostingOption, hosting_comparison
+from generator.plan.core import price_plan
+from generator.plan.guard_rails import GuardRails, guard_rails
+from generator.plan.rules import Rule, Rules, load_rules
+from generator.plan.scaling import ScalingRow, scaling_table
+from generator.plan.sizing import Sizing
 
 SCHEMA_VERSION = 1
 

@@ -1,0 +1,1 @@
+"""The `betagen` command line."""
