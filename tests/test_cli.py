@@ -95,6 +95,23 @@ def test_malformed_answers_file_exits_2(
     assert code == 2 and fragment in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--aws-budget", "inf"], "aws_budget: 'inf' is not valid (allowed: a finite number > 0)"),
+        (["--ai-budget", "nan"], "ai_budget: 'nan' is not valid (allowed: a finite number >= 0)"),
+        (["--budget-alert-thresholds", "abc"], "budget_alert_thresholds: 'abc' is not valid (allowed: a list of"),
+        (["--format", "yaml"], "--format: 'yaml' is not allowed (allowed: table, json, markdown)"),
+    ],
+)
+def test_each_error_line_names_what_is_allowed(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(["estimate", *args], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"betagen: error: {expected}") and err.count("\n") == 1
+
+
 def test_a_retired_model_is_refused_naming_its_successor(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(["estimate", "--alerts-model", "DeepSeek-R1"], capsys)
     assert (code, out) == (2, "")

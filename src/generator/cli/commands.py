@@ -36,6 +36,15 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
+def _output_format(value: str) -> OutputFormat:
+    """The --format value, or one line naming what is allowed (not the parser's wording)."""
+    try:
+        return OutputFormat(value)
+    except ValueError:
+        allowed = ", ".join(f.value for f in OutputFormat)
+        raise UserError(f"--format: {value!r} is not allowed (allowed: {allowed})") from None
+
+
 def _default(field: str) -> str:
     value = Answers.model_fields[field].get_default(call_default_factory=True)
     if isinstance(value, tuple):
@@ -139,13 +148,13 @@ def estimate(
     ] = None,
     usage: Annotated[list[str] | None, Opt("--usage", help=USAGE_HELP, metavar="KEY=VALUE")] = None,
     output_format: Annotated[
-        OutputFormat,
+        str,
         Opt(
             "--format",
             help="Output: a table for the terminal, json (the whole plan) or markdown.",
             metavar="table|json|markdown",
         ),
-    ] = OutputFormat.table,
+    ] = OutputFormat.table.value,
 ) -> None:
     """Size and price the beta for these answers; exit 3 when over budget.
 
@@ -169,11 +178,12 @@ def estimate(
         "cache_engine": cache_engine,
         "budget_alert_thresholds": budget_alert_thresholds,
     }
+    chosen_format = _output_format(output_format)
     answers = collect_answers(answers_file, flags, usage or [])
     plan = build_plan(answers)
-    if output_format is OutputFormat.json:
+    if chosen_format is OutputFormat.json:
         sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
-    elif output_format is OutputFormat.markdown:
+    elif chosen_format is OutputFormat.markdown:
         from generator.reports.markdown import estimate_markdown
 
         sys.stdout.write(estimate_markdown(plan))
