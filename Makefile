@@ -5,6 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# checkov pins old releases of boto3, packaging and networkx: it gets a virtual environment of its own, so
+# the test environment keeps the versions the rendered workers run with (tests/test_checkov.py finds it here).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
 .PHONY: demo test lint bench clean
 
 # An editable install gets no bytecode (pip compiles only the files it copies), and where
@@ -17,11 +22,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m compileall -q src hooks
 	@touch $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2'
+	@touch $(CHECKOV_STAMP)
+
 # The whole product offline: renders the reference beta and runs a real job through its local stack.
 demo: $(STAMP)
 	$(BIN)/betagen demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -33,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/render.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

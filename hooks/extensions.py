@@ -70,6 +70,7 @@ class BetagenExtension(Extension):
             totals_table=markdown.totals_table,
             hosting_table=markdown.hosting_table,
             scaling_table=markdown.scaling_table,
+            capacity_table=markdown.capacity_table,
             corrections_table=markdown.corrections_table,
             sources_table=markdown.sources_table,
         )

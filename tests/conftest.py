@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from generator.answers import Answers
-from generator.catalog import Catalog, load_catalog
-from generator.plan import Plan, build_plan
-from generator.rules import Rules, load_rules
+from generator.plan.answers import Answers
+from generator.plan.catalog import Catalog, load_catalog
+from generator.plan.plan import Plan, build_plan
+from generator.plan.rules import Rules, load_rules
 
 
 @pytest.fixture(scope="session", autouse=True)

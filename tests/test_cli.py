@@ -195,3 +195,16 @@ def test_update_of_a_folder_copier_did_not_render_is_one_line(
     code, out, err = run_main(["update", str(tmp_path), "--dry-run"], capsys)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and "has no .copier-answers.yml" in err and "Traceback" not in err
+
+
+def test_set_takes_a_list_answer_as_commas_or_yaml() -> None:
+    from generator.cli.commands import parse_set_options
+
+    assert parse_set_options(["workers=data_processing"]) == {"workers": ["data_processing"]}
+    assert parse_set_options(["workers=data_processing, alert_checker"])["workers"] == [
+        "data_processing",
+        "alert_checker",
+    ]
+    assert parse_set_options(["workers=[video_processing]"]) == {"workers": ["video_processing"]}
+    assert parse_set_options(["budget_alert_thresholds=50,80"]) == {"budget_alert_thresholds": [50, 80]}
+    assert parse_set_options(["users=500"]) == {"users": 500}

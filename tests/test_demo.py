@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.render.demo import reference_answers
-from generator.render.project import new_project
+from generator.render.project import checked_plan, new_project
 
 BIN = Path(sys.executable).parent
 EFFECTS = (
@@ -25,11 +25,15 @@ EFFECTS = (
     "duplicate of msg_",
     "one cron tick of data_processing",
     "one cron tick of content_trends",
+    "the tick fanned out 1 user(s) into 1 chunk message(s)",
     "one cron tick of alert_checker",
+    "the tick fanned out 1 user(s) into 1 chunk message(s)",
     "rows written: ai_usage 3, ",
     "alerts 1, ",
     "daily_exports 2, ",
-    "trend_summaries 1, videos 1",
+    "fanout_chunks 2, ",
+    "trend_summaries 1, ",
+    ", videos 1",
     "object exported: s3://devstack-bucket/exports/daily_aggregates/",
     "alert raised: uploads 10 > 5",
     "webhook notifications delivered (signed, via the stand-in): 1",
@@ -194,5 +198,13 @@ def test_rendered_ci_workflow_passes_actionlint(tmp_path: Path) -> None:
     text = workflow.read_text()
     assert "make lint" in text
     assert "make test" in text
+    # The tests run on the Python the stack runs on Lambda: both rendered from the plan's one value.
+    version = checked_plan(reference_answers()).runtime.lambda_python_version
+    assert f'python-version: "{version}"' in text
+    assert text.count("python-version:") == 1
+    runtimes = [
+        line.split()[-1] for line in (dest / "infra" / "stack.yaml").read_text().splitlines() if "Runtime:" in line
+    ]
+    assert runtimes == [f"python{version}"] * 2
     result = subprocess.run([str(actionlint), str(workflow)], capture_output=True, text=True, cwd=dest)
     assert result.returncode == 0, result.stdout + result.stderr

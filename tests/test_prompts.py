@@ -109,8 +109,10 @@ def last_input(screen: str, question: str) -> str:
 
 
 def test_copier_refuses_an_over_budget_plan_at_each_budget_question(tmp_path: Path, terminals: list[Terminal]) -> None:
-    answers = answers_file(tmp_path, users=5000)
-    plan = build_plan(Answers(users=5000))
+    # Both default budgets are over for this many users ($300 of infrastructure, $1,000 of Azure AI).
+    users = 20_000
+    answers = answers_file(tmp_path, users=users)
+    plan = build_plan(Answers(users=users))
     terminal = Terminal(
         f"env XDG_CACHE_HOME={tmp_path / 'cache'} {BIN / 'copier'} copy --trust --vcs-ref HEAD "
         f"--data-file {answers} {template_root()} out",
@@ -130,19 +132,19 @@ def test_copier_refuses_an_over_budget_plan_at_each_budget_question(tmp_path: Pa
     assert f"raise -d aws_budget={math.ceil(infrastructure.high)}" in refused
     assert "ai_budget" not in refused  # asked next: it does not limit this answer
 
-    terminal.answer(str(raise_to(5000, "aws_budget")))
+    terminal.answer(str(raise_to(users, "aws_budget")))
     screen = terminal.wait_for(AI_QUESTION)
     assert last_input(screen, AI_QUESTION) == ""
     terminal.answer("1000")
     screen = terminal.wait_for(r"Validation error for question 'ai_budget'")
     assert "exceeds the ai_budget of $1,000.00" in screen and "-d " in screen
-    terminal.answer(str(raise_to(5000, "ai_budget")))
+    terminal.answer(str(raise_to(users, "ai_budget")))
     terminal.wait_for(r"EXIT=0", timeout=120)
 
     recorded = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text())
-    assert recorded["users"] == 5000 and recorded["project_name"] == NOT_BUDGETS["project_name"]
-    assert recorded["aws_budget"] == raise_to(5000, "aws_budget")
-    assert recorded["ai_budget"] == raise_to(5000, "ai_budget")
+    assert recorded["users"] == users and recorded["project_name"] == NOT_BUDGETS["project_name"]
+    assert recorded["aws_budget"] == raise_to(users, "aws_budget")
+    assert recorded["ai_budget"] == raise_to(users, "ai_budget")
 
 
 def test_betagen_new_offers_a_default_that_fits_and_refuses_a_budget_that_does_not(
@@ -158,10 +160,10 @@ def test_betagen_new_offers_a_default_that_fits_and_refuses_a_budget_that_does_n
     assert last_input(screen, AWS_QUESTION) == "300.0"  # the default fits: offered, and Enter keeps it
     terminal.type("Enter")
     terminal.wait_for(AI_QUESTION)
-    terminal.answer("5")
+    terminal.answer("2")  # the reference expects about $4 of Azure AI a month
     screen = terminal.wait_for(r"Validation error for question 'ai_budget'")
     refused = next(line for line in screen.splitlines() if "Validation error for question 'ai_budget'" in line)
-    assert "exceeds the ai_budget of $5.00" in refused
+    assert "exceeds the ai_budget of $2.00" in refused
     assert "Cheapest change that fits: --set " in refused and "-d " not in refused
     terminal.answer("1000")
     screen = terminal.wait_for(r"EXIT=\d+", timeout=120)

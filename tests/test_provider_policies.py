@@ -105,7 +105,8 @@ def _cache_literal(text: str, plan: Plan) -> str:
 
 def _named_secret(text: str, plan: Plan) -> str:
     slug = plan.project.slug
-    properties = r"^(  AppSecret:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n)"
+    # The resource may carry comments (checkov skips) between its type and its properties.
+    properties = r"^(  AppSecret:\n    Type: AWS::SecretsManager::Secret\n(?:    #.*\n)*    Properties:\n)"
     return _replace_once(properties, rf"\g<1>      Name: {slug}/app\n", text)
 
 

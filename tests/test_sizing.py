@@ -23,14 +23,24 @@ def sized(rules: Rules, catalog: Catalog, **answers):  # type: ignore[no-untyped
         (50, "beta", "db.t4g.small", "cache.t4g.small"),
         (500, "beta", "db.t4g.small", "cache.t4g.small"),
         (501, "growth", "db.t4g.medium", "cache.t4g.medium"),
-        (5001, "scale", "db.t4g.large", "cache.t4g.medium"),
-        (100_000, "scale", "db.t4g.large", "cache.t4g.medium"),
+        (5001, "scale", "db.m7g.large", "cache.t4g.medium"),
+        (20_000, "scale", "db.m7g.large", "cache.t4g.medium"),
+        (20_001, "large", "db.m7g.xlarge", "cache.t4g.medium"),
+        (100_000, "large", "db.m7g.xlarge", "cache.t4g.medium"),
     ],
 )
 def test_tier_from_user_count(rules: Rules, catalog: Catalog, users: int, tier: str, rds: str, cache: str) -> None:
     s = sized(rules, catalog, users=users)
     assert (s.tier.name, s.rds.instance_class, s.cache.node_type) == (tier, rds, cache)
     assert s.tier.min_users <= users <= s.tier.max_users
+
+
+def test_past_the_growth_tier_the_database_is_not_burstable(rules: Rules, catalog: Catalog) -> None:
+    growth, scale, top = (sized(rules, catalog, users=n) for n in (5000, 5001, 100_000))
+    assert growth.rds.burstable and growth.rds.instance_class.startswith("db.t")
+    for s in (scale, top):
+        assert not s.rds.burstable and not s.rds.instance_class.startswith("db.t")
+        assert "burstable" in s.tier.why or "credit" in s.tier.why
 
 
 def test_beta_is_single_az_and_growth_is_multi_az_with_replica(rules: Rules, catalog: Catalog) -> None:
@@ -58,33 +68,39 @@ def test_reference_s3_and_token_volumes(rules: Rules, catalog: Catalog) -> None:
     s = sized(rules, catalog)
     assert s.s3.storage_gb.low == 150
     tokens = {u.use: (u.input_tokens.low, u.output_tokens.low) for u in s.ai}
-    # The reference's $34.20 and $2.40 are 10M input + 5M output; its R1 $10 is a quarter of that.
-    assert tokens["trends"] == (10e6, 5e6)
-    assert tokens["video"] == (10e6, 5e6)
-    assert tokens["alerts"] == (2.5e6, 1.25e6)
+    # Expected use: one trends call per user per 6-hour run, one per video, one per alert.
+    trend_calls = 50 * MINUTES_PER_MONTH / 360
+    assert tokens["trends"] == pytest.approx((trend_calls * 500, trend_calls * 150))
+    assert tokens["video"] == pytest.approx((1000 * 2000, 1000 * 150))
+    assert tokens["alerts"] == pytest.approx((1250 * 200, 1250 * 150))
 
 
-def test_qstash_messages_are_schedules_plus_jobs_times_one_plus_retries(rules: Rules, catalog: Catalog) -> None:
+def test_qstash_messages_are_ticks_chunks_and_jobs_times_one_plus_retries(rules: Rules, catalog: Catalog) -> None:
     s = sized(rules, catalog)
     schedules = MINUTES_PER_MONTH / 360 + MINUTES_PER_MONTH / 60 + MINUTES_PER_MONTH / 15
+    # Trends and alerts fan out: 50 users in chunks of 23 are 3 messages per run.
+    assert s.worker_limits["content_trends"].chunk_size == s.worker_limits["alert_checker"].chunk_size == 23
+    chunks = 3 * (MINUTES_PER_MONTH / 360 + MINUTES_PER_MONTH / 15)
     per_user_jobs = 50 * 20 + 50 * 25  # uploads + alert notifications
     assert s.qstash.scheduled_messages == pytest.approx(schedules)
-    assert s.qstash.messages.low == pytest.approx(schedules + per_user_jobs)
-    assert s.qstash.messages.high == pytest.approx((schedules + 2 * per_user_jobs) * 4)
+    assert s.qstash.fanout_messages == pytest.approx(chunks)
+    assert s.qstash.messages.low == pytest.approx(schedules + chunks + per_user_jobs)
+    assert s.qstash.messages.high == pytest.approx((schedules + chunks + 2 * per_user_jobs) * 4)
 
 
 def test_qstash_plan_is_the_cheapest_that_holds_the_high_estimate(rules: Rules, catalog: Catalog) -> None:
     small = sized(rules, catalog, users=5, workers=["data_processing"])
     assert small.qstash.plan == "free"
     assert sized(rules, catalog).qstash.plan == "pay-as-you-go"
-    # 70,000 users: about 25M messages/month high ($252 pay-as-you-go) but under 1M/day: fixed $180 wins.
-    large = sized(rules, catalog, users=70_000)
+    # 30,000 users: about 27M messages/month high ($267 pay-as-you-go) but under 1M/day: fixed $180 wins.
+    large = sized(rules, catalog, users=30_000)
     assert large.qstash.messages_per_day_high < 1_000_000 and large.qstash.messages.high / 100_000 > 180
     assert large.qstash.plan == "fixed-1m"
-    # 100,000 users pass 1M/day: fixed 10M is $420, pay-as-you-go about $360.
+    # 100,000 users pass 1M/day (the alert checker's chunks every 15 minutes): fixed 10M ($420) beats
+    # pay-as-you-go (about $890).
     huge = sized(rules, catalog, users=100_000)
-    assert huge.qstash.messages_per_day_high > 1_000_000 and huge.qstash.messages.high / 100_000 < 420
-    assert huge.qstash.plan == "pay-as-you-go"
+    assert huge.qstash.messages_per_day_high > 1_000_000 and huge.qstash.messages.high / 100_000 > 420
+    assert huge.qstash.plan == "fixed-10m"
 
 
 def test_only_chosen_workers_have_schedules_and_ai(rules: Rules, catalog: Catalog) -> None:

@@ -11,7 +11,8 @@ confirm), snapshots the database, applies the migrations, publishes a new Lambda
 `live` alias to it, syncs the QStash schedules and runs ./verify.sh. A failing step undoes what this run
 changed and names the step.
 
-  --preflight  only the checks, each printed ok/FAIL; change nothing: Python and pip, the variables,
+  --preflight  only the checks, each printed ok/WARN/FAIL; change nothing: Python and pip, a Python of
+               the Lambda runtime's version for the bytecode (WARN without one), the variables,
                AWS credentials, the region's engine versions and classes for the plan, the Lambda
                concurrency quota, QSTASH_URL against the token and signing keys, each Azure model
                deployment (one-token request), the plan's AWS estimate against the AWS budget

@@ -19,7 +19,7 @@ def _check_database(resources: Resources, timeout: float) -> None:
         try:
             conn.execute("SELECT 1").fetchone()
         finally:
-            conn.execute("SET statement_timeout = 0")
+            conn.execute("RESET statement_timeout")  # back to the plan's (app/db.py)
 
 
 def _check_cache(resources: Resources, timeout: float) -> None:

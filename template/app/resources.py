@@ -1,62 +1,126 @@
-"""The long-lived clients one process shares across requests (built once, reused by warm Lambdas)."""
+"""The long-lived clients one process shares across requests (built once, reused by warm Lambdas).
+
+Each client is built, and its SDK imported, by the first request that uses it: a cold start pays for what its
+route uses (the failure callback never loads boto3 or the AI SDK: see benchmarks/cold_start.py), and importing
+the app (Lambda's init, the tests) needs no network. Later requests reuse what the first ones built.
+"""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import redis
-from psycopg_pool import ConnectionPool
-from qstash import QStash
-
-from app.ai import AIService, create_ai_client
-from app.cache import create_redis
-from app.db import create_pool
 from app.plan import Plan
-from app.publisher import create_qstash
 from app.settings import Settings
-from app.signature import SignatureVerifier
-from app.storage import create_s3
 
 if TYPE_CHECKING:
+    import redis
     from mypy_boto3_s3 import S3Client
+    from psycopg_pool import ConnectionPool
+    from qstash import QStash
+
+    from app.ai import AIService
+    from app.publisher import QStashClients
+    from app.secrets import AppSecrets
+    from app.signature import SignatureVerifier
+
+T = TypeVar("T")
 
 
-@dataclass
 class Resources:
-    settings: Settings
-    plan: Plan
-    pool: ConnectionPool
-    redis: redis.Redis
-    s3: S3Client
-    ai: AIService
-    qstash: QStash
-    verifier: SignatureVerifier
+    def __init__(self, settings: Settings, plan: Plan) -> None:
+        self.settings = settings
+        self.plan = plan
+        self._built: dict[str, Any] = {}
+        self._lock = threading.RLock()  # a client may need another one (the secrets) while it is built
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        if name not in self._built:
+            with self._lock:
+                if name not in self._built:
+                    self._built[name] = build()
+        value: T = self._built[name]
+        return value
+
+    @property
+    def pool(self) -> ConnectionPool:
+        def build() -> ConnectionPool:
+            from app.db import create_pool
+
+            pool = create_pool(self.settings, database=self.plan.database)
+            pool.open(wait=False)
+            return pool
+
+        return self._once("pool", build)
+
+    @property
+    def secrets(self) -> AppSecrets:
+        # Nothing is read here: each secret is read by the first request that needs it (app/secrets.py).
+        from app.secrets import AppSecrets
+
+        interval = self.plan.secrets.reread_min_interval_seconds
+        return self._once("secrets", lambda: AppSecrets(self.settings, reread_min_interval_seconds=interval))
+
+    @property
+    def redis(self) -> redis.Redis:
+        def build() -> redis.Redis:
+            from app.cache import create_redis
+            from app.secrets import cache_token_reader
+
+            interval = self.plan.secrets.reread_min_interval_seconds
+            return create_redis(self.settings, cache_token_reader(self.settings, reread_min_interval_seconds=interval))
+
+        return self._once("redis", build)
+
+    @property
+    def s3(self) -> S3Client:
+        from app.storage import create_s3
+
+        return self._once("s3", lambda: create_s3(self.settings))
+
+    @property
+    def ai(self) -> AIService:
+        from app.ai import AIService, create_ai_client
+
+        return self._once("ai", lambda: AIService(create_ai_client(self.settings, self.secrets), self.secrets))
+
+    @property
+    def qstash_clients(self) -> QStashClients:
+        from app.publisher import QStashClients
+
+        return self._once("qstash_clients", lambda: QStashClients(self.settings, self.secrets))
+
+    @property
+    def qstash(self) -> QStash:
+        """The client for the current token; `qstash_clients.call` also retries once after a rotation."""
+        return self.qstash_clients.client()
+
+    @property
+    def verifier(self) -> SignatureVerifier:
+        def build() -> SignatureVerifier:
+            from app.signature import SignatureVerifier
+
+            tolerance = self.plan.qstash.signature_clock_tolerance_seconds
+            return SignatureVerifier(self.settings, clock_tolerance_seconds=tolerance, secrets=self.secrets)
+
+        return self._once("verifier", build)
 
     def close(self) -> None:
-        self.pool.close()
-        self.redis.close()
-        self.ai.close()
+        """Closes the clients that were built (nothing is imported or opened to close the others)."""
+        with self._lock:
+            built, self._built = self._built, {}
+        for name in ("pool", "redis", "ai"):
+            if name in built:
+                built[name].close()
 
 
 def build_resources(settings: Settings, plan: Plan) -> Resources:
-    pool = create_pool(settings, job_timeout_seconds=plan.qstash.timeout_seconds)
-    pool.open(wait=False)
-    return Resources(
-        settings=settings,
-        plan=plan,
-        pool=pool,
-        redis=create_redis(settings),
-        s3=create_s3(settings),
-        ai=AIService(create_ai_client(settings)),
-        qstash=create_qstash(settings),
-        verifier=SignatureVerifier(settings, clock_tolerance_seconds=plan.qstash.signature_clock_tolerance_seconds),
-    )
+    return Resources(settings, plan)
 
 
 class LazyResources:
-    """Builds the clients on first use, so importing the app (Lambda init, tests) needs no network."""
+    """The process's one Resources; `close()` ends it (the next `get()` starts afresh)."""
 
     def __init__(self, settings: Settings, plan: Plan) -> None:
         self._settings = settings

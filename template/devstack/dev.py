@@ -16,7 +16,7 @@ from types import FrameType
 
 from devstack.qstash_server import Attempt
 from devstack.stack import ENV_FILE, LocalStack, load_plan_json
-from devstack.tour_steps import example_payloads
+from devstack.tour_steps import example_payloads, seed_examples
 
 
 def describe(attempt: Attempt) -> str:
@@ -62,20 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print("starting the local stack on 127.0.0.1 ...", flush=True)
         stack.start()
+        plan = load_plan_json()
+        names = [w["name"] for w in plan["workers"]]
+        seeded = seed_examples(names, stack)
+        # Written last: `devstack.send` (and a test waiting for this file) may start as soon as it exists.
         env_file = stack.write_env_file()
-        print("\nenvironment (also in devstack/.state/dev.env; `set -a; . devstack/.state/dev.env; set +a`):")
+        print(f"\nenvironment (also in {env_file}; `set -a; . {env_file}; set +a`):")
         for key, value in stack.env.items():
             print(f"  {key}={value}")
-        plan = load_plan_json()
         print("\nworker routes (signed POST only):")
         for worker in plan["workers"]:
             print(f"  {worker['name']:<18} {stack.app_url}{worker['route']}  ({worker['trigger']})")
         print("\nsend a signed test job (published through the qstash SDK, delivered signed by the stand-in):")
-        examples = example_payloads([w["name"] for w in plan["workers"]])
-        for name, payload in examples.items():
+        for name, payload in example_payloads(names).items():
             print(f"  .venv/bin/python -m devstack.send {name} '{payload}'")
+        for line in seeded:
+            print(f"  (uploaded for the example: {line})")
         print(
-            "  (a job about S3 objects needs them in the bucket first: boto3 with S3_ENDPOINT_URL from the env)\n"
+            "  (a job about other S3 objects needs them in the bucket first: boto3 with S3_ENDPOINT_URL)\n"
             f"health: curl {stack.app_url}/health\n"
             f"env file: {env_file}\n"
             "Ctrl-C stops everything.",

@@ -88,7 +88,26 @@ class Tour:
         self.step(f"one cron tick of {name} (a signed delivery from its QStash schedule)")
         message_id: str = self.qstash.trigger_schedule(schedules[name])
         self.settle(name, message_id, "tick")
+        self.fanned_out(name, message_id)
         return message_id
+
+    def fanned_out(self, name: str, tick: str) -> None:
+        """A fanned-out tick only published its chunks: wait until QStash delivered them all, then show them."""
+        chunk_size = self.workers[name].get("limits", {}).get("chunk_size")
+        if chunk_size is None:
+            return
+        self.qstash.wait_idle()
+        chunks, done, users = self.conn.execute(
+            "SELECT count(*), count(done_at), coalesce(sum(jsonb_array_length(units)), 0) FROM fanout_chunks"
+            " WHERE tick_id = %s",
+            (tick,),
+        ).fetchone()
+        self.say(
+            f"the tick fanned out {users} user(s) into {chunks} chunk message(s) of at most {chunk_size}"
+            f" (QStash batch publish, flow control); {done} done"
+        )
+        if done != chunks:
+            raise TourError(f"{chunks - done} of the {name} tick's {chunks} chunk message(s) did not finish")
 
     def settle(self, name: str, message_id: str, what: str) -> None:
         message = self.qstash.wait_for(message_id)

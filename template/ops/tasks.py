@@ -46,6 +46,9 @@ TASKS = {"migrate": migrate, "maintenance": maintenance}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from app.logs import configure_logging
+
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     task = str(event.get("task", "maintenance"))
     if task not in TASKS:
         return {"ok": False, "error": f"unknown task {task!r}"}

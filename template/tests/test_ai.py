@@ -36,6 +36,10 @@ def ai(settings: Settings) -> Iterator[AIService]:
     service.close()
 
 
+# The answer cap the calls below ask for (the workers take theirs from the plan; see tests/test_limits.py).
+ANSWER_TOKENS = 50
+
+
 def _service(settings: Settings, **changes: object) -> AIService:
     return AIService(create_ai_client(settings.model_copy(update=changes)))
 
@@ -88,7 +92,9 @@ def test_a_completion_goes_to_the_v1_route_with_the_deployment_name_and_records_
 
 def test_an_image_prompt_sends_a_text_part_and_an_image_url_part(ai: AIService, model: str, services: Services) -> None:
     url = "https://bucket.example/thumb.jpg?X-Amz-Signature=abc"
-    completion = ai.complete(model=model, messages=image_prompt("Label it.", "Tag this.", url))
+    completion = ai.complete(
+        model=model, messages=image_prompt("Label it.", "Tag this.", url), max_tokens=ANSWER_TOKENS
+    )
     assert '"tags": ["outdoor", "people", "daylight"]' in completion.text
     (call,) = services.azure.calls
     assert call.messages[1]["content"] == [
@@ -101,7 +107,7 @@ def test_an_image_prompt_sends_a_text_part_and_an_image_url_part(ai: AIService, 
 def test_an_unknown_deployment_is_permanent_and_named(ai: AIService, services: Services) -> None:
     missing = "not-a-deployment-of-this-plan"
     with pytest.raises(PermanentJobError, match=f"deployment '{missing}' not found.*DeploymentNotFound"):
-        ai.complete(model=missing, messages=text_prompt("s", "u"))
+        ai.complete(model=missing, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     assert services.azure.calls == []  # refused before it counted as a call
 
 
@@ -109,7 +115,7 @@ def test_an_unknown_deployment_is_permanent_and_named(ai: AIService, services: S
 def test_input_that_can_never_pass_is_permanent(ai: AIService, model: str, services: Services, status: int) -> None:
     services.azure.fail_next(status)
     with pytest.raises(PermanentJobError, match=f"rejected the request \\({status}\\)"):
-        ai.complete(model=model, messages=text_prompt("s", "u"))
+        ai.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 503, 401])
@@ -118,14 +124,14 @@ def test_transient_or_configuration_failures_are_retryable(
 ) -> None:
     services.azure.fail_next(status)
     with pytest.raises(RetryableJobError, match=f"failed \\({status}\\)"):
-        ai.complete(model=model, messages=text_prompt("s", "u"))
+        ai.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     assert len(services.azure.calls) == 1  # the tests' settings allow no SDK retry
 
 
 def test_a_wrong_key_is_refused_by_the_endpoint(settings: Settings, model: str, services: Services) -> None:
     service = _service(settings, azure_openai_api_key=SecretStr("wrong"))
     with pytest.raises(RetryableJobError, match="failed \\(401\\)"):
-        service.complete(model=model, messages=text_prompt("s", "u"))
+        service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     service.close()
     assert services.azure.calls == []
 
@@ -134,11 +140,13 @@ def test_retries_are_bounded_by_the_setting(settings: Settings, model: str, serv
     service = _service(settings, azure_openai_max_retries=1)
     services.azure.fail_next(503, 503, 503)
     with pytest.raises(RetryableJobError, match="503"):
-        service.complete(model=model, messages=text_prompt("s", "u"))
+        service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     assert len(services.azure.calls) == 2  # the call and one retry, not more
     services.azure.reset()
     services.azure.fail_next(429)
-    assert service.complete(model=model, messages=text_prompt("s", "u")).text.startswith(f"[{model}]")
+    assert service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS).text.startswith(
+        f"[{model}]"
+    )
     assert len(services.azure.calls) == 2
     service.close()
 
@@ -146,7 +154,7 @@ def test_retries_are_bounded_by_the_setting(settings: Settings, model: str, serv
 def test_an_unreachable_endpoint_is_retryable(settings: Settings, model: str) -> None:
     service = _service(settings, azure_openai_base_url=f"http://127.0.0.1:{_closed_port()}/openai/v1")
     with pytest.raises(RetryableJobError, match="unreachable"):
-        service.complete(model=model, messages=text_prompt("s", "u"))
+        service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     service.close()
 
 
@@ -154,7 +162,7 @@ def test_a_model_slower_than_the_read_timeout_is_retryable(settings: Settings, m
     service = _service(settings, azure_openai_timeout_seconds=0.3)
     services.azure.hold_requests()
     with pytest.raises(RetryableJobError, match="timed out"):
-        service.complete(model=model, messages=text_prompt("s", "u"))
+        service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     assert services.azure.controls.arrived.is_set()
     service.close()
 
@@ -163,7 +171,7 @@ def test_without_a_base_url_nothing_is_called(settings: Settings, model: str, se
     # The SDK's default base URL is api.openai.com: an unset variable must never send the key there.
     service = _service(settings, azure_openai_base_url="")
     with pytest.raises(RetryableJobError, match="AZURE_OPENAI_BASE_URL is not set"):
-        service.complete(model=model, messages=text_prompt("s", "u"))
+        service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
     service.close()
     assert services.azure.calls == []
 

@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import sys
-from typing import Any
 
 import psycopg
 import pytest
 
 from app.plan import Plan
 from app.settings import get_settings
+from devstack.lambda_event import function_url_event
 from devstack.qstash_signer import delivery_headers
 from tests.helpers import Services, new_message_id, rows
-
-
-def _function_url_event(method: str, path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {k.lower(): v for k, v in headers.items()} | {"host": "abc.lambda-url.us-east-1.on.aws"},
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abc",
-            "domainName": "abc.lambda-url.us-east-1.on.aws",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": "req-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Jan/2026:00:00:00 +0000",
-            "timeEpoch": 0,
-        },
-        "body": base64.b64encode(body).decode(),
-        "isBase64Encoded": True,
-    }
 
 
 def test_signed_function_url_event_runs_the_worker(
@@ -53,12 +29,12 @@ def test_signed_function_url_event_runs_the_worker(
         body = json.dumps({"sourceMessageId": "msg_source", "url": "https://x.test/w", "status": 500}).encode()
         message_id = new_message_id()
         headers = delivery_headers(body, services.public_base_url + route, services.current_key, message_id=message_id)
-        response = main.handler(_function_url_event("POST", route, body, headers), None)
+        response = main.handler(function_url_event("POST", route, body, headers), None)
         assert response["statusCode"] == 200, response
         assert json.loads(response["body"])["status"] == "done"
         assert rows(db_conn, "SELECT message_id, state FROM jobs") == [(message_id, "done")]
 
-        forged = main.handler(_function_url_event("POST", route, body, {"Upstash-Message-Id": "x"}), None)
+        forged = main.handler(function_url_event("POST", route, body, {"Upstash-Message-Id": "x"}), None)
         assert forged["statusCode"] == 401
     finally:
         main.app.state.resources.close()

@@ -8,6 +8,7 @@ migrations on the real PostgreSQL, QStash schedules and verify all run for real.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from ops.schedules import plan_key
 from tests.helpers import Services
 from tests.ops_support import (
     ACCOUNT_ID,
+    CACHE_AUTH_TOKEN,
     DB_PASSWORD,
     AccountFacts,
     Deployed,
@@ -42,6 +44,22 @@ pytest_plugins = ["tests.conftest_ops"]
 def _live(deployed: Deployed) -> str:
     lam = deployed.world.client("lambda")
     return str(lam.get_alias(FunctionName=deployed.outputs["WorkersFunctionName"], Name="live")["FunctionVersion"])
+
+
+def _secrets_in(config: dict[str, Any], services: Services) -> list[str]:
+    text = json.dumps(config.get("Environment", {}), default=str)
+    return sorted(name for name, value in _named_secrets(services).items() if value in text)
+
+
+def _named_secrets(services: Services) -> dict[str, str]:
+    return {
+        "QSTASH_TOKEN": services.qstash.token,
+        "QSTASH_CURRENT_SIGNING_KEY": services.current_key,
+        "QSTASH_NEXT_SIGNING_KEY": services.next_key,
+        "AZURE_OPENAI_API_KEY": services.azure.api_key,
+        "database password": DB_PASSWORD,
+        "cache AUTH token": CACHE_AUTH_TOKEN,
+    }
 
 
 def _schedules(services: Services) -> dict[str, str]:
@@ -68,7 +86,11 @@ def test_deploy_publishes_a_version_moves_live_and_syncs_schedules(
     env = config["Environment"]["Variables"]
     assert config["Handler"] == "app.main.handler"
     assert env["PUBLIC_BASE_URL"] == deployed.world.health.url
-    assert env["QSTASH_CURRENT_SIGNING_KEY"] == services.current_key
+    assert env["QSTASH_URL"] == services.qstash.url
+    # No key in the version: the app reads them from the secrets the stack names.
+    assert env["APP_SECRET_ARN"] == deployed.outputs["AppSecretArn"]
+    assert env["REDIS_AUTH_SECRET_ARN"] == deployed.outputs["CacheAuthSecretArn"]
+    assert _secrets_in(config, services) == []
     # No database password in the version: the stack points it at the secret RDS manages and rotates.
     assert env["DATABASE_SECRET_ARN"] == deployed.outputs["DatabaseSecretArn"]
     conninfo = conninfo_to_dict(env["DATABASE_URL"])
@@ -104,6 +126,35 @@ def test_deploy_publishes_a_version_moves_live_and_syncs_schedules(
     # No secret value is ever printed.
     for value in (services.qstash.token, services.current_key, services.next_key, services.azure.api_key, DB_PASSWORD):
         assert value not in out
+
+
+def test_no_secret_is_in_any_function_environment_after_a_deploy(
+    deployed: Deployed, recorder: Recorder, services: Services
+) -> None:
+    """The keys are in the app secret, which the functions read at cold start; anyone allowed
+    lambda:GetFunctionConfiguration sees no key, token or password in any version, even one an older
+    release had copied into $LATEST."""
+    lam = deployed.world.client("lambda")
+    workers, cron = deployed.outputs["WorkersFunctionName"], deployed.outputs["CronFunctionName"]
+    for function in (workers, cron):
+        variables = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+        leftover = {name: value for name, value in _named_secrets(services).items() if name.isupper()}
+        lam.update_function_configuration(FunctionName=function, Environment={"Variables": {**variables, **leftover}})
+
+    assert deploy(ops_context(deployed, recorder), yes=True, dry_run=False) == 0
+
+    versions = [v["Version"] for v in lam.list_versions_by_function(FunctionName=workers)["Versions"]]
+    assert len(versions) >= 2  # $LATEST and the version just published
+    configs = {f"{workers}:{v}": lam.get_function_configuration(FunctionName=workers, Qualifier=v) for v in versions}
+    configs[cron] = lam.get_function_configuration(FunctionName=cron)
+    assert {name: _secrets_in(config, services) for name, config in configs.items()} == {name: [] for name in configs}
+    live = configs[f"{workers}:{_live(deployed)}"]["Environment"]["Variables"]
+    assert live["APP_SECRET_ARN"] == deployed.outputs["AppSecretArn"]
+    # What the functions read instead: every key, in the app secret.
+    stored = deployed.world.client("secretsmanager").get_secret_value(SecretId=deployed.outputs["AppSecretArn"])
+    assert json.loads(stored["SecretString"]) == {
+        name: value for name, value in _named_secrets(services).items() if name.isupper()
+    }
 
 
 def test_a_failing_verify_puts_live_back_and_names_the_step(

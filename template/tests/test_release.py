@@ -44,17 +44,29 @@ from ops.release import (
 )
 
 PLAN = OpsPlan.load()
+# The runtime's CPython (the plan's lambda_python_version), and the one before it.
+RUNTIME = tuple(int(part) for part in LAMBDA_PYTHON_VERSION.split("."))
+CP = f"cp{RUNTIME[0]}{RUNTIME[1]}"
+OLDER_CP = f"cp{RUNTIME[0]}{RUNTIME[1] - 1}"
 # psycopg-binary 3.3 publishes only this tag for arm64; 3.2 carried the manylinux2014 one.
-NEW_ONLY = "cp312-cp312-manylinux_2_28_aarch64"
-OLD_STYLE = "cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64"
+NEW_ONLY = f"{CP}-{CP}-manylinux_2_28_aarch64"
+OLD_STYLE = f"{CP}-{CP}-manylinux_2_17_aarch64.manylinux2014_aarch64"
 
 
 def _runtime_tags() -> set[Tag]:
-    return set(cpython_tags(python_version=(3, 12), platforms=LAMBDA_PLATFORMS))
+    return set(cpython_tags(python_version=RUNTIME, platforms=LAMBDA_PLATFORMS))
 
 
 def _wheel_tags(tag: str) -> frozenset[Tag]:
     return parse_wheel_filename(f"demo-1.0-{tag}.whl")[3]
+
+
+def test_the_runtime_version_is_the_plans() -> None:
+    """One value: the stack's Runtime and the CI's Python are rendered from the same plan field."""
+    stack = (Path(__file__).resolve().parent.parent / "infra" / "stack.yaml").read_text(encoding="utf-8")
+    assert PLAN.lambda_python_version == LAMBDA_PYTHON_VERSION
+    assert stack.count(f"Runtime: python{LAMBDA_PYTHON_VERSION}\n") == 2
+    assert stack.count("Runtime: ") == 2
 
 
 def test_pip_gets_every_platform_the_runtime_accepts() -> None:
@@ -64,6 +76,7 @@ def test_pip_gets_every_platform_the_runtime_accepts() -> None:
     assert {"manylinux2014_aarch64", "manylinux_2_28_aarch64"} <= set(platforms)
     assert args[args.index("--python-version") + 1] == LAMBDA_PYTHON_VERSION
     assert "--only-binary=:all:" in args
+    assert "--no-compile" in args  # the bytecode is the runtime's Python's, compiled afterwards
     assert args[-1] == "demo>=1"
 
 
@@ -72,11 +85,11 @@ def test_pip_gets_every_platform_the_runtime_accepts() -> None:
     [
         (NEW_ONLY, True),
         (OLD_STYLE, True),
-        ("cp312-abi3-manylinux_2_34_aarch64", True),
-        ("cp312-cp312-manylinux_2_35_aarch64", False),  # needs a newer glibc than Amazon Linux 2023's
-        ("cp312-cp312-manylinux_2_28_x86_64", False),
-        ("cp312-cp312-musllinux_1_2_aarch64", False),
-        ("cp311-cp311-manylinux_2_28_aarch64", False),
+        (f"{CP}-abi3-manylinux_2_34_aarch64", True),
+        (f"{CP}-{CP}-manylinux_2_35_aarch64", False),  # needs a newer glibc than Amazon Linux 2023's
+        (f"{CP}-{CP}-manylinux_2_28_x86_64", False),
+        (f"{CP}-{CP}-musllinux_1_2_aarch64", False),
+        (f"{OLDER_CP}-{OLDER_CP}-manylinux_2_28_aarch64", False),
     ],
 )
 def test_which_wheels_the_runtime_accepts(tag: str, accepted: bool) -> None:

@@ -49,6 +49,21 @@ def test_production_requires_both_signing_keys(monkeypatch: pytest.MonkeyPatch) 
         Settings()  # type: ignore[call-arg]
 
 
+def test_on_aws_the_keys_come_from_the_app_secret_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the stack sets a function's environment: the secret's ARN, no key (app/secrets.py reads them)."""
+    for name, value in PROD_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AZURE_OPENAI_BASE_URL", "https://r.openai.azure.com/openai/v1")
+    with pytest.raises(ValidationError, match=r"QSTASH_CURRENT_SIGNING_KEY is required \(or APP_SECRET_ARN"):
+        Settings()  # type: ignore[call-arg]
+    monkeypatch.setenv("APP_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf")
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.qstash_current_signing_key.get_secret_value() == ""
+    assert settings.app_secret_arn.endswith(":secret:app-AbCdEf")
+
+
 def test_production_requires_the_qstash_region_url(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in PROD_ENV.items():
         monkeypatch.setenv(name, value)

@@ -37,10 +37,12 @@ ENV_VARS: dict[str, str] = {
     "DATABASE_CONNECT_TIMEOUT_SECONDS": "connect timeout for PostgreSQL",
     "REDIS_URL": "Redis/Valkey URL (rediss:// for TLS), used for delivery dedupe and caches (secret)",
     "REDIS_TIMEOUT_SECONDS": "socket timeout for Redis commands",
+    "REDIS_AUTH_SECRET_ARN": "secret holding the cache's AUTH token (set by the stack on AWS; empty locally)",
     "S3_BUCKET": "the S3 bucket the workers read and write (private, encrypted)",
     "AWS_REGION": "AWS region of the bucket",
     "S3_ENDPOINT_URL": "optional S3 endpoint override (local stand-ins only; empty on AWS)",
     "QSTASH_URL": "QStash API base URL of the region the token belongs to (QUICK-START names the one for this plan)",
+    "APP_SECRET_ARN": "secret holding the four keys below (set by the stack on AWS, where they are not variables)",
     "QSTASH_TOKEN": "QStash API token, for publishing notifications and syncing schedules (secret)",
     "QSTASH_CURRENT_SIGNING_KEY": "QStash current signing key (secret)",
     "QSTASH_NEXT_SIGNING_KEY": "QStash next signing key, accepted during key rotation (secret)",
@@ -67,8 +69,10 @@ class Settings(BaseSettings):
     database_pool_max_size: int = Field(default=10, ge=1)
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    # On AWS the stack sets a REDIS_URL without password, and the cache's AUTH token comes from this secret.
     redis_url: SecretStr
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
+    redis_auth_secret_arn: str = ""
 
     s3_bucket: str
     aws_region: str = "us-east-1"
@@ -77,9 +81,11 @@ class Settings(BaseSettings):
     # No default: QStash is regional (a token and its keys work in one region), so a silent EU default would
     # send a US account's calls to the wrong region (https://upstash.com/docs/qstash/howto/multi-region).
     qstash_url: str = ""
+    # On AWS the QStash and Azure AI keys are not variables: app/secrets.py reads them from this secret.
+    app_secret_arn: str = ""
     qstash_token: SecretStr = SecretStr("")
-    qstash_current_signing_key: SecretStr
-    qstash_next_signing_key: SecretStr
+    qstash_current_signing_key: SecretStr = SecretStr("")
+    qstash_next_signing_key: SecretStr = SecretStr("")
 
     # Empty when the plan has no AI worker; the AI client then refuses to call (see app/ai.py).
     azure_openai_base_url: str = ""
@@ -103,19 +109,22 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_is_strict(self) -> Settings:
         # Signature checks bind to the public URL; a plain-http or missing key would make them meaningless.
+        # With APP_SECRET_ARN the keys are in that secret, checked when it is read (app/secrets.py).
+        if not self.app_secret_arn:
+            if not self.qstash_current_signing_key.get_secret_value():
+                raise ValueError("QSTASH_CURRENT_SIGNING_KEY is required (or APP_SECRET_ARN naming the secret of keys)")
+            if not self.qstash_next_signing_key.get_secret_value():
+                raise ValueError("QSTASH_NEXT_SIGNING_KEY is required (or APP_SECRET_ARN naming the secret of keys)")
         if self.app_env == "production":
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("PUBLIC_BASE_URL must be https in production")
             if not self.qstash_url:
                 raise ValueError("QSTASH_URL is required: the API URL of the QStash region of your token")
-            if not self.qstash_current_signing_key.get_secret_value():
-                raise ValueError("QSTASH_CURRENT_SIGNING_KEY is required")
-            if not self.qstash_next_signing_key.get_secret_value():
-                raise ValueError("QSTASH_NEXT_SIGNING_KEY is required")
+            key_set = bool(self.app_secret_arn or self.azure_openai_api_key.get_secret_value())
+            if self.azure_openai_base_url and not key_set:
+                raise ValueError("AZURE_OPENAI_API_KEY is required with AZURE_OPENAI_BASE_URL (or APP_SECRET_ARN)")
             if self.s3_endpoint_url is not None:
                 raise ValueError("S3_ENDPOINT_URL is for local stand-ins only")
-            if self.azure_openai_base_url and not self.azure_openai_api_key.get_secret_value():
-                raise ValueError("AZURE_OPENAI_API_KEY is required when AZURE_OPENAI_BASE_URL is set")
         # The retired `.../models` endpoint and plain http (outside local stand-ins) would fail every call.
         production = self.app_env == "production"
         if self.azure_openai_base_url and not is_v1_base_url(self.azure_openai_base_url, https_only=production):

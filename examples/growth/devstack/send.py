@@ -6,7 +6,7 @@
 It publishes through the real `qstash` SDK to the QStash stand-in (values from devstack/.state/dev.env,
 overridden by the environment), which signs and delivers the message to the worker's route, with
 retries and the failure callback; then it waits for the outcome and prints each attempt.
-Exit 0 when the worker answered 2xx, 1 otherwise.
+Exit 0 when the worker answered 2xx, 1 otherwise, 2 when nothing was sent (a payload that is not JSON, no stack).
 """
 
 from __future__ import annotations
@@ -46,29 +46,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=plan["qstash"]["retries"])
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcome")
     args = parser.parse_args(argv)
+    try:
+        body: Any = json.loads(args.payload)
+    except ValueError as exc:
+        return _fail(f"the payload is not JSON ({exc}): pass one JSON value in single quotes, e.g. '{{\"key\": 1}}'")
     env = read_env()
     missing = [k for k in ("QSTASH_URL", "QSTASH_TOKEN", "PUBLIC_BASE_URL") if not env.get(k)]
     if missing:
-        print(f"devstack.send: {', '.join(missing)} unknown: start `make dev` first", file=sys.stderr)
-        return 2
-    body: Any = json.loads(args.payload)
+        return _fail(f"{', '.join(missing)} unknown: start `make dev` first")
 
     from qstash import QStash
+    from qstash.errors import QStashError
 
     client = QStash(env["QSTASH_TOKEN"], retry=False, base_url=env["QSTASH_URL"])
     base = env["PUBLIC_BASE_URL"].rstrip("/")
-    published: Any = client.message.publish_json(
-        url=base + routes[args.worker],
-        body=body,
-        retries=args.retries,
-        failure_callback=base + plan["qstash"]["failure_callback_route"],
-    )
-    print(f"published {published.message_id} -> {base}{routes[args.worker]}", flush=True)
-    status = wait(env, published.message_id, args.timeout)
+    try:
+        published: Any = client.message.publish_json(
+            url=base + routes[args.worker],
+            body=body,
+            retries=args.retries,
+            failure_callback=base + plan["qstash"]["failure_callback_route"],
+        )
+        print(f"published {published.message_id} -> {base}{routes[args.worker]}", flush=True)
+        status = wait(env, published.message_id, args.timeout)
+    except (httpx.HTTPError, QStashError) as exc:
+        return _fail(f"QStash at {env['QSTASH_URL']} did not answer ({type(exc).__name__}): is `make dev` running?")
     for attempt in status["attempts"]:
         print(f"  attempt retried={attempt['retried']}: {attempt['status']} {attempt['response']}")
     print(f"message {status['state']}")
     return 0 if status["state"] == "delivered" or status["state"].startswith("published") else 1
+
+
+def _fail(message: str) -> int:
+    print(f"devstack.send: {message}", file=sys.stderr)
+    return 2
 
 
 def wait(env: dict[str, str], message_id: str, timeout: float) -> dict[str, Any]:

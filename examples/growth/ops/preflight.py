@@ -24,6 +24,7 @@ from ops.console import Console
 from ops.engines import EngineVersions, region_offers
 from ops.errors import PreflightError
 from ops.qstash_check import qstash_problems
+from ops.release import LAMBDA_PYTHON_VERSION, find_bytecode_python
 
 MIN_PYTHON = (3, 11)
 T = TypeVar("T")
@@ -87,6 +88,16 @@ def _tools(report: _Report, *, packaging: bool) -> None:
         report.fail("tools", ["pip is not installed in this Python (the package step needs it): run make install"])
     else:
         report.ok("tools", "pip")
+    # Bytecode is an optimisation: without a Python of the runtime's version the deploy still works.
+    compiler = find_bytecode_python()
+    if compiler is None:
+        report.warn(
+            "bytecode",
+            f"no Python {LAMBDA_PYTHON_VERSION} found (python{LAMBDA_PYTHON_VERSION} on PATH, pyenv): the package"
+            " ships sources only and each cold start compiles the modules it imports",
+        )
+    else:
+        report.ok("bytecode", f"{compiler.cache_tag} by {compiler.executable}")
 
 
 def _budget(report: _Report, budgets: Any, account: str, plan: OpsPlan) -> None:

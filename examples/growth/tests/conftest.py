@@ -26,7 +26,7 @@ from tests.helpers import Courier, Services
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from devstack.postgres import start_postgres
+    from devstack.postgres import PostgresUnavailableError, start_postgres
 from devstack.redis import start_redis
 
 CURRENT_KEY = "sig_current_test_key_0123456789abcdef"
@@ -37,7 +37,10 @@ BUCKET = "worker-tests"
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
-    postgres = start_postgres()
+    try:
+        postgres = start_postgres()
+    except PostgresUnavailableError as exc:
+        pytest.exit(f"local PostgreSQL: {exc}", returncode=2)
     redis_server = start_redis()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()

@@ -15,7 +15,7 @@ import httpx
 import psycopg
 
 from devstack.azure_ai import AzureAIStandIn
-from devstack.qstash_server import QStashStandIn
+from devstack.qstash_server import PublishedMessage, QStashStandIn
 from devstack.qstash_signer import delivery_headers
 
 
@@ -72,6 +72,16 @@ class Courier:
     def post_raw(self, route: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         response: httpx.Response = self.client.post(route, content=body, headers=headers)
         return response
+
+
+def published_to(qstash: QStashStandIn, url: str) -> list[PublishedMessage]:
+    """The messages the stand-in accepted for one destination URL, in publish order."""
+    return [message for message in qstash.published if message.destination == url]
+
+
+def deliver_published(courier: Courier, messages: list[PublishedMessage], route: str) -> list[httpx.Response]:
+    """Delivers published messages to the app as QStash would: the body as published, the message's own id."""
+    return [courier.deliver(route, message.body, message_id=message.message_id) for message in messages]
 
 
 def rows(conn: psycopg.Connection, query: str, *params: Any) -> list[tuple[Any, ...]]:

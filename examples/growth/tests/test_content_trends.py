@@ -1,6 +1,7 @@
 """content_trends: SQL aggregation over the window, one summary per user per run, Redis cache with TTL.
 
-The model, the window and the cache TTL come from app/plan.json, as the worker reads them.
+The model, the window and the cache TTL come from app/plan.json, as the worker reads them. A tick only
+publishes chunks of users (tests/test_fanout.py proves the fan-out); here each chunk is then delivered.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import httpx
 import psycopg
 import redis
 
 from app.plan import Plan
 from app.workers.content_trends import PLAN_SECTION, TrendsSettings, cache_key
-from tests.helpers import Courier, Services, rows, scalar
+from tests.helpers import Courier, Services, deliver_published, published_to, rows, scalar
 
 ROUTE = "/workers/content-trends"
 NOW = datetime.fromisoformat("2026-03-10T12:00:00+00:00")
@@ -39,15 +41,23 @@ def _seed(conn: psycopg.Connection, plan: Plan) -> None:
     )
 
 
+def run_tick(courier: Courier, services: Services) -> tuple[dict[str, object], list[httpx.Response]]:
+    """One tick, then every chunk message it published, delivered as QStash would."""
+    response = courier.deliver(ROUTE, {"now": NOW.isoformat()})
+    assert response.status_code == 200, response.text
+    chunks = deliver_published(courier, published_to(services.qstash, services.public_base_url + ROUTE), ROUTE)
+    return response.json()["result"], chunks
+
+
 def test_summarises_each_user_and_caches_the_latest(
     courier: Courier, plan: Plan, db_conn: psycopg.Connection, redis_client: redis.Redis, services: Services
 ) -> None:
     model = plan.worker("content_trends").model
     ttl = plan.section(PLAN_SECTION, TrendsSettings).cache_ttl_seconds
     _seed(db_conn, plan)
-    response = courier.deliver(ROUTE, {"now": NOW.isoformat()})
-    assert response.status_code == 200, response.text
-    assert response.json()["result"]["users"] == 2
+    tick, chunks = run_tick(courier, services)
+    assert (tick["units"], tick["chunks"]) == (2, 1)
+    assert [chunk.json()["result"]["users"] for chunk in chunks] == [2]
     assert rows(db_conn, "SELECT user_id, top_topics, model FROM trend_summaries ORDER BY user_id") == [
         (
             "u1",
@@ -71,14 +81,14 @@ def test_failed_run_leaves_no_summary_and_no_cache(
 ) -> None:
     _seed(db_conn, plan)
     services.azure.fail_next(429)
-    response = courier.deliver(ROUTE, {"now": NOW.isoformat()})
-    assert response.status_code == 500
+    _, chunks = run_tick(courier, services)
+    assert [chunk.status_code for chunk in chunks] == [500]
     assert scalar(db_conn, "SELECT count(*) FROM trend_summaries") == 0
     assert redis_client.keys(f"{plan.project.slug}:trends:*") == []
 
 
 def test_no_activity_means_no_model_calls(courier: Courier, db_conn: psycopg.Connection, services: Services) -> None:
-    response = courier.deliver(ROUTE, {"now": NOW.isoformat()})
-    assert response.status_code == 200
-    assert response.json()["result"]["users"] == 0
+    tick, chunks = run_tick(courier, services)
+    assert (tick["units"], tick["chunks"], chunks) == (0, 0, [])
+    assert services.qstash.published == []
     assert services.azure.calls == []

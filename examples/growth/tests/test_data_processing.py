@@ -1,15 +1,17 @@
-"""data_processing: daily roll-up in one transaction, deterministic S3 export, re-runs replace."""
+"""data_processing: daily roll-up in one transaction, deterministic S3 export after the commit, re-runs replace."""
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
 import psycopg
+import pytest
 
 from app.workers.data_processing import export_key
-from tests.helpers import Courier, Services, new_message_id, rows, scalar
+from tests.helpers import Courier, Services, blocked_backends, new_message_id, rows, scalar
 
 ROUTE = "/workers/data-processing"
 
@@ -86,23 +88,101 @@ def test_invalid_day_is_permanent(courier: Courier, db_conn: psycopg.Connection)
     assert rows(db_conn, "SELECT state, retryable FROM jobs") == [("failed", False)]
 
 
-def test_export_failure_is_retryable_and_rolls_the_day_back(
-    courier: Courier, db_conn: psycopg.Connection, s3: Any, services: Services
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (
+            {"day": "9999-12-31"},
+            "invalid payload: day: Value error, must be before 9999-12-31 (a day ends at the next one)",
+        ),
+        (
+            {"now": "0001-01-01T00:00:00Z"},
+            "invalid payload: now: Value error, out of range: its UTC day and the day before must be valid dates",
+        ),
+        (
+            {"now": "0001-01-01T03:00:00+05:00"},
+            "invalid payload: now: Value error, out of range: its UTC day and the day before must be valid dates",
+        ),
+    ],
+)
+def test_days_without_an_end_or_a_yesterday_are_permanent(
+    payload: dict[str, str], error: str, courier: Courier, db_conn: psycopg.Connection
 ) -> None:
     _seed(db_conn)
-    s3.delete_bucket(Bucket=services.bucket)  # S3 refuses the export: the roll-up must not stay half done
-    message_id = new_message_id()
-    failed = courier.deliver(ROUTE, {"day": "2026-03-01"}, message_id=message_id)
-    assert failed.status_code == 500
-    assert "Upstash-NonRetryable-Error" not in failed.headers
-    assert rows(db_conn, "SELECT state, retryable, error FROM jobs") == [
-        ("failed", True, "export of 2026-03-01 to S3 failed: NoSuchBucket")
-    ]
+    response = courier.deliver(ROUTE, payload)
+    assert response.status_code == 489, response.text
+    assert response.headers["Upstash-NonRetryable-Error"] == "true"
+    assert response.json() == {"status": "failed", "retryable": False, "error": error}
+    assert rows(db_conn, "SELECT state, retryable FROM jobs") == [("failed", False)]
     assert scalar(db_conn, "SELECT count(*) FROM daily_aggregates") == 0
     assert scalar(db_conn, "SELECT count(*) FROM daily_exports") == 0
 
-    s3.create_bucket(Bucket=services.bucket)
+
+def _listed(s3: Any, services: Services) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=services.bucket).get("Contents", [])]
+
+
+def test_the_export_is_written_only_after_the_commit(
+    courier: Courier, db_conn: psycopg.Connection, s3: Any, services: Services
+) -> None:
+    """The job is caught after its roll-up, before its commit (another session holds the day's export row),
+    and its session is then cut: nothing was committed, so nothing may be in S3."""
+    _seed(db_conn)
+    db_conn.execute("INSERT INTO daily_exports (day, s3_key, row_count) VALUES ('2026-03-01', 'k', 0)")
+    message_id = new_message_id()
+    with ThreadPoolExecutor(1) as pool, psycopg.connect(services.database_url) as holder:
+        holder.execute("SELECT 1 FROM daily_exports WHERE day = '2026-03-01' FOR UPDATE")
+        cut = pool.submit(courier.deliver, ROUTE, {"day": "2026-03-01"}, message_id=message_id)
+        (pid,) = blocked_backends(db_conn)
+        assert _listed(s3, services) == []  # rolled up, not committed: not exported
+        db_conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        failed = cut.result(10)
+        holder.rollback()
+    assert failed.status_code == 500
+    assert _listed(s3, services) == []
+    assert scalar(db_conn, "SELECT count(*) FROM daily_aggregates") == 0
+
     retried = courier.deliver(ROUTE, {"day": "2026-03-01"}, message_id=message_id, retried=1)
     assert retried.status_code == 200, retried.text
-    assert rows(db_conn, "SELECT state, attempts, runs FROM jobs") == [("done", 1, 2)]
     assert len(_export(s3, services, "2026-03-01")) == 3
+    assert rows(db_conn, "SELECT row_count, exported_at IS NOT NULL FROM daily_exports") == [(3, True)]
+
+
+def test_a_failed_export_stays_pending_and_the_next_run_writes_it(
+    courier: Courier, db_conn: psycopg.Connection, s3: Any, services: Services
+) -> None:
+    _seed(db_conn)
+    s3.delete_bucket(Bucket=services.bucket)  # S3 refuses the export after the roll-up committed
+    response = courier.deliver(ROUTE, {"day": "2026-03-01"})
+    assert response.status_code == 200, response.text
+    assert rows(db_conn, "SELECT state FROM jobs") == [("done",)]
+    assert scalar(db_conn, "SELECT count(*) FROM daily_aggregates") == 3
+    assert rows(db_conn, "SELECT day::text, row_count, exported_at FROM daily_exports") == [("2026-03-01", 3, None)]
+
+    s3.create_bucket(Bucket=services.bucket)
+    later = courier.deliver(ROUTE, {"day": "2026-03-02"})  # any later run exports what is pending
+    assert later.status_code == 200, later.text
+    assert len(_export(s3, services, "2026-03-01")) == 3
+    assert len(_export(s3, services, "2026-03-02")) == 1
+    assert rows(db_conn, "SELECT day::text, exported_at IS NOT NULL FROM daily_exports ORDER BY 1") == [
+        ("2026-03-01", True),
+        ("2026-03-02", True),
+    ]
+
+
+def test_the_export_is_the_committed_rows_of_the_day(
+    courier: Courier, db_conn: psycopg.Connection, s3: Any, services: Services
+) -> None:
+    """Rows committed after a roll-up (another run's) are what the pending export writes: key and content
+    are a function of the committed rows, whoever writes them."""
+    _seed(db_conn)
+    s3.delete_bucket(Bucket=services.bucket)
+    assert courier.deliver(ROUTE, {"day": "2026-03-01"}).status_code == 200
+    db_conn.execute("DELETE FROM daily_aggregates WHERE user_id = 'u2'")
+    s3.create_bucket(Bucket=services.bucket)
+    assert courier.deliver(ROUTE, {"day": "2026-03-02"}).status_code == 200
+    assert [(r["user_id"], r["metric"]) for r in _export(s3, services, "2026-03-01")] == [
+        ("u1", "revenue"),
+        ("u1", "signups"),
+    ]
+    assert scalar(db_conn, "SELECT row_count FROM daily_exports WHERE day = '2026-03-01'") == 2

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 from app.db import create_pool, database_credentials
 from app.db_credentials import DatabaseCredentials, DatabaseCredentialsError
 from app.migrate import migration_files
+from app.plan import Plan
 from app.settings import Settings
 from tests.helpers import Services
 
@@ -95,7 +96,7 @@ def test_the_secrets_password_logs_in_and_the_secret_is_read_once(
 
 
 def test_a_rotated_password_is_read_again_once_and_the_pool_reconnects(
-    services: Services, settings: Settings, role_url: str, secretsmanager: Any
+    services: Services, settings: Settings, plan: Plan, role_url: str, secretsmanager: Any
 ) -> None:
     before = secrets.token_urlsafe(24)
     set_password(services, before)
@@ -103,7 +104,7 @@ def test_a_rotated_password_is_read_again_once_and_the_pool_reconnects(
     credentials = database_credentials(on_aws(settings, role_url, arn))
     pool = create_pool(
         on_aws(settings, role_url, arn).model_copy(update={"database_pool_min_size": 1, "database_pool_max_size": 2}),
-        job_timeout_seconds=30,
+        database=plan.database,
         credentials=credentials,
     )
     pool.open(wait=True, timeout=10)

@@ -36,7 +36,15 @@ def test_help_documents_every_flag(script: str) -> None:
 def test_deploy_help_says_what_the_preflight_checks_and_the_exit_codes() -> None:
     shown = _run("deploy.sh", "--help").stdout
     preflight = shown[shown.index("--preflight  ") : shown.index("--yes  ")]
-    for checked in ("AWS credentials", "concurrency quota", "QSTASH_URL", "Azure", "budget", "change nothing"):
+    for checked in (
+        "AWS credentials",
+        "concurrency quota",
+        "QSTASH_URL",
+        "Azure",
+        "budget",
+        "bytecode",
+        "change nothing",
+    ):
         assert checked in preflight, checked
     assert "3 the stack is ROLLBACK_FAILED or DELETE_FAILED" in shown
 

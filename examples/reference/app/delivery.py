@@ -17,14 +17,19 @@ from pydantic import BaseModel, ValidationError
 
 from app.dedupe import DeliveryDeduper
 from app.errors import PermanentJobError
-from app.jobs import Outcome, UsageLog, run_once
+from app.jobs import Outcome, UsageLog, printable, run_once
+from app.replay import ReplayGuard
 from app.resources import Resources
-from app.signature import InvalidSignatureError
+from app.signature import InvalidSignatureError, UndecodableBodyError
 
 log = logging.getLogger(__name__)
 
 NON_RETRYABLE_STATUS = 489
 NON_RETRYABLE_HEADER = {"Upstash-NonRetryable-Error": "true"}
+_PG_INTEGER_MAX = 2**31 - 1
+# Upstash-Message-Id is not signed: anything but a short printable id (QStash's look like `msg_...`) is refused
+# before it reaches a primary key (a btree entry must fit in a third of a page).
+_MESSAGE_ID_MAX_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,8 @@ class Delivery:
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], body: bytes, url: str) -> Delivery:
         try:
-            retried = max(0, int(headers.get("upstash-retried", "0")))
+            # Not signed, so only trusted as far as `jobs.attempts` (a PostgreSQL integer) can hold it.
+            retried = min(max(0, int(headers.get("upstash-retried", "0"))), _PG_INTEGER_MAX)
         except ValueError:
             retried = 0
         return cls(
@@ -64,9 +70,53 @@ JobBody = Callable[[psycopg.Connection, UsageLog, list[Callable[[], None]]], dic
 def parse_payload(body: bytes, model: type[BaseModel]) -> BaseModel:
     try:
         data = json.loads(body) if body.strip() else {}
+    except RecursionError:
+        raise PermanentJobError("invalid payload: nested too deeply") from None
+    except ValueError as exc:
+        raise PermanentJobError(f"invalid payload: {_short(exc)}") from exc
+    problem = unstorable_text(data)
+    if problem:
+        raise PermanentJobError(f"invalid payload: {problem}")
+    try:
         return model.model_validate(data)
     except (ValueError, ValidationError) as exc:
         raise PermanentJobError(f"invalid payload: {_short(exc)}") from exc
+
+
+# A JSON location as a linked list (parent, key): built per value in O(1), spelled out only when reported.
+_Path = tuple["_Path", object] | None
+
+
+def unstorable_text(data: Any) -> str | None:
+    """Where the JSON holds text PostgreSQL cannot store: a NUL character (text columns refuse it) or a lone
+    surrogate (`\\ud800` is valid JSON but not encodable as UTF-8). Walked with a stack, not recursion."""
+    stack: list[tuple[_Path, Any]] = [(None, data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                stack.append(((path, key), key))
+                stack.append(((path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((path, index), item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            if "\x00" in value:
+                return f"{_spell(path)}: contains a NUL character"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{_spell(path)}: contains a lone surrogate (not UTF-8)"
+    return None
+
+
+def _spell(path: _Path) -> str:
+    keys: list[str] = []
+    while path is not None:
+        path, key = path
+        keys.append(str(key))
+    spelled = ".".join(reversed(keys)) or "body"
+    # The keys may hold the very characters being reported: escape them, so the message itself is storable.
+    return printable(spelled[:200])
 
 
 def _short(exc: Exception) -> str:
@@ -77,17 +127,34 @@ def _short(exc: Exception) -> str:
 
 def deliver(resources: Resources, delivery: Delivery, *, worker: str, body: JobBody) -> Answer:
     try:
-        resources.verifier.verify(signature=delivery.signature, body=delivery.body, url=delivery.url)
+        token = resources.verifier.verify(signature=delivery.signature, body=delivery.body, url=delivery.url)
     except InvalidSignatureError as exc:
         return Answer(401, {"error": "invalid signature", "detail": str(exc)})
+    except UndecodableBodyError as exc:
+        # Signed by QStash, so a retry would carry the same bytes: give up now (401 would be retried).
+        return Answer(NON_RETRYABLE_STATUS, {"error": "invalid payload", "detail": str(exc)}, NON_RETRYABLE_HEADER)
     if not delivery.message_id:
         return Answer(
             NON_RETRYABLE_STATUS,
             {"error": "missing Upstash-Message-Id"},
             NON_RETRYABLE_HEADER,
         )
+    if len(delivery.message_id) > _MESSAGE_ID_MAX_CHARS or not delivery.message_id.isprintable():
+        return Answer(
+            NON_RETRYABLE_STATUS,
+            {"error": f"Upstash-Message-Id must be at most {_MESSAGE_ID_MAX_CHARS} printable characters"},
+            NON_RETRYABLE_HEADER,
+        )
 
     message_id = delivery.message_id
+    replays = ReplayGuard(
+        resources.redis,
+        resources.pool,
+        resources.plan.project.slug,
+        clock_tolerance_seconds=resources.plan.qstash.signature_clock_tolerance_seconds,
+    )
+    if not replays.admit(token, message_id):
+        return Answer(401, {"error": "invalid signature", "detail": "signature already used by another message"})
     deduper = DeliveryDeduper(
         resources.redis,
         resources.plan.qstash.dedupe_ttl_seconds,

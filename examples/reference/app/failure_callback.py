@@ -29,10 +29,12 @@ class FailureCallback(BaseModel):
 
 
 def _decode(value: str | None) -> str | None:
+    """The message's bytes as text to keep: any bytes may have been sent, so what UTF-8 text cannot hold (bytes
+    that are not UTF-8, and NUL, which PostgreSQL text refuses) becomes U+FFFD instead of failing the record."""
     if value is None:
         return None
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
+        return base64.b64decode(value, validate=True).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     except (binascii.Error, ValueError):
         return value
 

@@ -1,6 +1,7 @@
 """Exactly-once execution of a job in PostgreSQL.
 
-Protocol for message M (see NOTES.md for the reasoning):
+Protocol for message M; each step says why it holds. WORKERS-QSTASH-GUIDE.md ("Retries, idempotency and
+dead letters") tells the same protocol to the people who publish messages:
 1. `INSERT jobs(M, state=received) ON CONFLICT DO NOTHING` (autocommit): the delivery is on record.
 2. `pg_try_advisory_lock(hash(M))` on this session: only one runner per message at a time. Held by a
    live connection, so a crashed runner releases it the moment its connection drops.
@@ -8,7 +9,9 @@ Protocol for message M (see NOTES.md for the reasoning):
 3. `UPDATE jobs SET state=running ... WHERE M AND state <> done`: no row -> DUPLICATE, nothing runs.
    A row left `running` by a crashed runner is picked up again here: its effects were rolled back.
 4. One transaction: the worker's effects + `state=done`. They commit together or not at all.
-5. On error: roll back, record `failed` with the error and whether retrying can help.
+5. On error: roll back, record `failed` with the error and whether retrying can help, in a statement of its
+   own that cannot fail the delivery (a job is never left `running` because its error could not be stored).
+   Errors that the same input would raise again (bad data, not a bad moment) are not retryable.
 6. Release the lock. AI usage gathered during the job is written whatever the outcome (spend happened).
 """
 
@@ -25,12 +28,17 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from app.ai import Completion
 from app.errors import JobError
+from app.prompts import Completion
 
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_CHARS = 2000
+
+# Raised by the input itself, so a retry would raise them again: values out of range (a date past year 9999),
+# nesting deeper than the parser allows, text the database cannot hold (psycopg.DataError is SQLSTATE class 22,
+# "data exception": https://www.postgresql.org/docs/current/errcodes-appendix.html, read 2026-11-25).
+_SAME_INPUT_SAME_ERROR = (OverflowError, RecursionError, UnicodeError, psycopg.DataError)
 
 
 class Outcome(enum.Enum):
@@ -116,7 +124,7 @@ def _run_locked(
                 (Jsonb(result), message_id),
             )
     except Exception as exc:
-        retryable = exc.retryable if isinstance(exc, JobError) else True
+        retryable = exc.retryable if isinstance(exc, JobError) else not isinstance(exc, _SAME_INPUT_SAME_ERROR)
         error = _describe(exc)
         if not isinstance(exc, JobError):
             log.exception("job %s failed unexpectedly", message_id)
@@ -127,24 +135,43 @@ def _run_locked(
     return JobResult(Outcome.DONE, result=result)
 
 
+def printable(text: str) -> str:
+    """`text` as PostgreSQL can store it: NUL and lone surrogates written as escapes."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, JobError) else f"{type(exc).__name__}: {exc}"
-    return text[:_MAX_ERROR_CHARS]
+    return printable(text[:_MAX_ERROR_CHARS])
 
 
 def _record_failure(conn: psycopg.Connection, message_id: str, error: str, retryable: bool) -> None:
-    if conn.broken:
-        return
-    conn.execute(
-        "UPDATE jobs SET state = 'failed', error = %s, retryable = %s, finished_at = now()"
-        " WHERE message_id = %s AND state <> 'done'",
-        (error, retryable, message_id),
-    )
+    """Never raises: the delivery's answer must not depend on whether its error could be stored."""
+    for text in (error, "the error could not be recorded; see the log"):
+        if conn.broken:
+            return  # the server ended the session; the retry will find the row `running` and run it again
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "UPDATE jobs SET state = 'failed', error = %s, retryable = %s, finished_at = now()"
+                    " WHERE message_id = %s AND state <> 'done'",
+                    (text, retryable, message_id),
+                )
+            return
+        except Exception:  # any failure here is logged, never raised
+            log.exception("could not record the failure of job %s", message_id)
 
 
 def _flush_usage(conn: psycopg.Connection, usage: UsageLog | None) -> None:
     if usage is None or not usage.completions or conn.broken:
         return
+    try:
+        _write_usage(conn, usage)
+    except Exception:  # the job's outcome stands; the spend is in the log
+        log.exception("could not record AI usage of job %s: %s", usage.message_id, usage.completions)
+
+
+def _write_usage(conn: psycopg.Connection, usage: UsageLog) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO ai_usage (message_id, worker, model, prompt_tokens, completion_tokens)"

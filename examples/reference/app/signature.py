@@ -9,6 +9,16 @@ which PyJWT ignores (it wants `leeway=`): the tolerance is zero whatever is pass
 is passed (it takes effect once the SDK honours it) and, when the Receiver refuses a token that carries a
 valid HMAC of one of our keys and is due within the tolerance, we wait until it is due and let the
 Receiver verify it once more. Waiting cannot help an expired token, and a forged one never makes us wait.
+
+A verified token's `jti` ("a unique id for this token", same page) and `exp` are handed back so the delivery
+can refuse the same token replayed under another Upstash-Message-Id (app/replay.py). A body that is not
+UTF-8 cannot go through the SDK (it hashes `str.encode()`): its token is checked over the raw bytes with
+PyJWT (what the SDK uses, same claims), only to tell a correctly signed unreadable body (a permanent error)
+from a forged one (401). Nothing runs for such a body either way.
+
+The keys come from app/secrets.py (the app secret on AWS, read on the first delivery). A token that none of
+them signed may be signed with a key rotated in since: the keys are read again (at most once per the plan's
+interval) and, when they changed, the token is verified once more with the new ones.
 """
 
 from __future__ import annotations
@@ -20,15 +30,27 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from qstash import Receiver
 from qstash.errors import SignatureError
 
+from app.secrets import AppSecrets
 from app.settings import Settings
 
 
 class InvalidSignatureError(Exception):
     """The request was not signed by QStash for this URL and body; nothing may run."""
+
+
+class UndecodableBodyError(Exception):
+    """Signed by QStash for this URL and these bytes, but the body is not UTF-8: no worker can read it."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    jti: str
+    expires_at: int  # the token's `exp`, seconds since the epoch
 
 
 class SignatureVerifier:
@@ -39,34 +61,95 @@ class SignatureVerifier:
         clock_tolerance_seconds: int,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: AppSecrets | None = None,
+        reread_min_interval_seconds: float = 0,
     ) -> None:
-        self._keys = (
-            settings.qstash_current_signing_key.get_secret_value(),
-            settings.qstash_next_signing_key.get_secret_value(),
-        )
-        self._receiver = Receiver(current_signing_key=self._keys[0], next_signing_key=self._keys[1])
+        # On AWS the keys come from the app secret, read on the first delivery (app/secrets.py).
+        self._secrets = secrets or AppSecrets(settings, reread_min_interval_seconds=reread_min_interval_seconds)
+        self._loaded: tuple[str, str] | None = None
+        self._receiver_of_keys: Receiver | None = None
         self._tolerance = clock_tolerance_seconds
         self._clock = clock
         self._sleep = sleep
 
-    def verify(self, *, signature: str | None, body: bytes, url: str) -> None:
+    def verify(self, *, signature: str | None, body: bytes, url: str) -> VerifiedToken:
         if not signature:
             raise InvalidSignatureError("missing Upstash-Signature")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            # The SDK hashes str.encode(); a body that is not UTF-8 cannot be verified faithfully.
-            raise InvalidSignatureError("body is not UTF-8") from None
+            self._verify_raw(signature, body, url)
+            raise UndecodableBodyError("body is not UTF-8") from None
         try:
             self._receiver_verify(signature, text, url)
-            return
+            return _token(signature)
         except InvalidSignatureError as exc:
             rejected = exc
+        if self._keys_rotated(signature):
+            try:
+                self._receiver_verify(signature, text, url)
+                return _token(signature)
+            except InvalidSignatureError as exc:
+                rejected = exc
         wait = self.seconds_early(signature)
         if wait is None:
             raise rejected
         self._sleep(wait)
         self._receiver_verify(signature, text, url)
+        return _token(signature)
+
+    @property
+    def _keys(self) -> tuple[str, str]:
+        if self._loaded is None:
+            self._loaded = (
+                self._secrets.require("QSTASH_CURRENT_SIGNING_KEY"),
+                self._secrets.require("QSTASH_NEXT_SIGNING_KEY"),
+            )
+        return self._loaded
+
+    @property
+    def _receiver(self) -> Receiver:
+        if self._receiver_of_keys is None:
+            current, following = self._keys
+            self._receiver_of_keys = Receiver(current_signing_key=current, next_signing_key=following)
+        return self._receiver_of_keys
+
+    def _keys_rotated(self, signature: str) -> bool:
+        """A token none of our keys signed may be signed with a key rotated in since this container read them:
+        read them again (at most once per the plan's interval, so forged tokens cannot make every request a
+        Secrets Manager call). True when they changed; the token must then be verified again."""
+        parts = signature.split(".")
+        if len(parts) == 3 and self._signed_by_us(parts):
+            return False  # our key signed it: it failed for another reason (URL, body, time)
+        current, following = self._keys
+        if not self._secrets.refresh({"QSTASH_CURRENT_SIGNING_KEY": current, "QSTASH_NEXT_SIGNING_KEY": following}):
+            return False
+        self._loaded = None
+        self._receiver_of_keys = None
+        return True
+
+    def _verify_raw(self, signature: str, body: bytes, url: str) -> None:
+        """The Receiver's checks (HS256 with one of our keys, iss, sub, exp, nbf, body hash), over raw bytes."""
+        import jwt
+
+        digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()).decode().rstrip("=")
+        for key in self._keys:
+            if not key:
+                continue
+            try:
+                claims = jwt.decode(
+                    signature,
+                    key,
+                    algorithms=["HS256"],
+                    issuer="Upstash",
+                    options={"require": ["iss", "sub", "exp", "nbf"]},
+                    leeway=self._tolerance,
+                )
+            except jwt.PyJWTError:
+                continue
+            if claims.get("sub") == url and str(claims.get("body", "")).rstrip("=") == digest:
+                return
+        raise InvalidSignatureError("signature rejected")
 
     def seconds_early(self, signature: str) -> float | None:
         """How long until a token signed with one of our keys is due, when that is within the tolerance.
@@ -106,6 +189,16 @@ class SignatureVerifier:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             # A well-signed token without a usable `body` claim escapes the SDK as KeyError (3.4.0).
             raise InvalidSignatureError("signature claims incomplete") from exc
+
+
+def _token(signature: str) -> VerifiedToken:
+    """The id and expiry of a token the Receiver has just verified."""
+    claims = _claims(signature.split(".")[1])
+    jti, exp = claims.get("jti"), claims.get("exp")
+    if not isinstance(jti, str) or not jti or type(exp) is not int:
+        # Without an id a captured token could be replayed under any message id until it expires.
+        raise InvalidSignatureError("signature claims incomplete")
+    return VerifiedToken(jti=jti, expires_at=exp)
 
 
 def _claims(segment: str) -> dict[str, object]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.secrets import APP_SECRET_NAMES
 from app.settings import V1_BASE_URL_EXAMPLE, is_v1_base_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,8 +18,9 @@ OPS_PLAN_PATH = REPO_ROOT / "infra" / "ops.json"
 TEMPLATE_PATH = REPO_ROOT / "infra" / "stack.yaml"
 APP_PLAN_PATH = REPO_ROOT / "app" / "plan.json"
 
-# The variables the deploy copies into the app secret and into each published Lambda version.
-SECRET_VARS = ("QSTASH_TOKEN", "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY", "AZURE_OPENAI_API_KEY")
+# The variables the deploy writes into the app secret (the functions read them from there: never into a
+# function's environment), and the plain ones it sets on each published Lambda version.
+SECRET_VARS = APP_SECRET_NAMES
 PLAIN_VARS = ("QSTASH_URL", "AZURE_OPENAI_BASE_URL")
 
 # Every variable the ops read, with the comment the env file example should carry.
@@ -117,6 +119,7 @@ class OpsPlan:
     cron_timeout_seconds: int
     task_invoke_margin_seconds: int
     predeploy_snapshots_kept: int
+    lambda_python_version: str  # major.minor of the functions' runtime (python<version>)
 
     @property
     def workers_function(self) -> str:
@@ -152,6 +155,7 @@ class OpsPlan:
             cron_timeout_seconds=int(raw["cron_timeout_seconds"]),
             task_invoke_margin_seconds=int(raw["task_invoke_margin_seconds"]),
             predeploy_snapshots_kept=int(raw["predeploy_snapshots_kept"]),
+            lambda_python_version=str(raw["lambda_python_version"]),
         )
 
 

@@ -6,9 +6,12 @@ just before publishing; rolling the alias back restores both together.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,12 +41,27 @@ ALIAS = "live"
 PACKAGE_DIRS = ("app", "migrations", "ops")
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)  # zip entries carry no build time: same sources, same hash
 
-# The workers' runtime: python3.12 on arm64. "Building Lambda functions with Python"
-# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, read 2026-11-25): python3.12 runs on
-# Amazon Linux 2023, whose glibc is 2.34 ("Core toolchain packages glibc, gcc, binutils",
+# The workers' runtime: python<version> on arm64, the version the plan names (infra/ops.json; the stack's
+# `Runtime` is rendered from the same value). "Building Lambda functions with Python"
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, read 2026-11-25): python3.12 and later run
+# on Amazon Linux 2023, whose glibc is 2.34 ("Core toolchain packages glibc, gcc, binutils",
 # https://docs.aws.amazon.com/linux/al2023/ug/core-glibc.html, read 2026-11-25).
-LAMBDA_PYTHON_VERSION = "3.12"
+LAMBDA_PYTHON_VERSION = OpsPlan.load().lambda_python_version
+LAMBDA_CACHE_TAG = f"cpython-{LAMBDA_PYTHON_VERSION.replace('.', '')}"
 LAMBDA_GLIBC = (2, 34)
+# Where Lambda extracts the package (LAMBDA_TASK_ROOT): compiled modules name their sources there, so the
+# bytecode does not depend on the folder it was built in. "Defined runtime environment variables"
+# (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html, read 2026-11-25).
+LAMBDA_TASK_ROOT = "/var/task"
+# Package limits: 50 MB zipped for a direct upload (larger goes through S3), 250 MB unzipped in all.
+# "Lambda quotas" (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, read 2026-11-25);
+# Lambda counts these in binary megabytes.
+ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024
+UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# The AWS services the functions call (app/, and ops/tasks.py in the cron function; sts for the credential
+# chain). botocore ships the model of every AWS service, about 15 MB of a 36 MB zip; the package keeps only
+# these. tests/test_release.py fails when the code creates a client for a service not listed here.
+RUNTIME_AWS_SERVICES = ("s3", "secretsmanager", "sts")
 # Every wheel platform tag that runtime accepts. "Working with .zip file archives for Python Lambda functions"
 # (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, read 2026-11-25) vendors with
 # `pip install --platform manylinux2014_aarch64 --only-binary=:all:`; with that tag alone pip skips wheels
@@ -70,6 +88,10 @@ class DependencyResolutionError(OpsError):
     """The Lambda package would hold a dependency that pyproject does not allow (or lacks one)."""
 
 
+class PackageError(OpsError):
+    """The package cannot be deployed as built: too large for Lambda, or bytecode the runtime cannot load."""
+
+
 def _files(root: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for top in PACKAGE_DIRS:
@@ -90,7 +112,8 @@ def pip_install_args(target: Path, requirements: Sequence[str]) -> list[str]:
     return [
         sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), *platforms,
         "--implementation", "cp", "--python-version", LAMBDA_PYTHON_VERSION, "--only-binary=:all:",
-        *requirements,
+        # pip would compile with the deploying Python; the bytecode is compiled for the runtime's afterwards.
+        "--no-compile", *requirements,
     ]  # fmt: skip
 
 
@@ -204,22 +227,215 @@ def check_dependencies(target: Path, requirements: list[str], console: Console) 
     return rows
 
 
-def build_package(root: Path = REPO_ROOT, *, with_dependencies: bool = True, console: Console | None = None) -> bytes:
-    """A deterministic zip of the app (and its dependencies unless told otherwise)."""
-    buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        entries = _files(root)
+# -- bytecode for the runtime --------------------------------------------------------------------------
+#
+# Without it every cold start compiles each module it imports (about a thousand with the dependencies) and
+# cannot keep the result (/var/task is read-only). The runtime loads a `__pycache__/<module>.<tag>.pyc` only
+# when the tag and the magic number are its own Python's, so the bytecode is compiled by a Python of the
+# runtime's version, found on this machine (this one, `python3.12` on PATH, or pyenv's). Hash-based and
+# unchecked (PEP 552), it depends neither on file times (the zip has none) nor on the sources being read.
+# Without such a Python the package ships sources only: it works, each cold start is slower, and the
+# deploy says so in one line (preflight: WARN bytecode).
+
+_PROBE = (
+    "import importlib.util, sys; "
+    "print(sys.implementation.cache_tag, importlib.util.MAGIC_NUMBER.hex(), sys.version_info.releaselevel)"
+)
+
+
+@dataclass(frozen=True)
+class BytecodePython:
+    """An interpreter whose bytecode the runtime loads: the runtime's cache tag, a final release."""
+
+    executable: str
+    cache_tag: str
+    magic: bytes
+
+
+def bytecode_python_candidates(version: str = LAMBDA_PYTHON_VERSION) -> list[str]:
+    """Where a Python of the runtime's version may be: this one, `python<version>` on PATH, pyenv's."""
+    found = [sys.executable]
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        found.append(on_path)
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found += [str(p) for p in sorted(pyenv.glob(f"versions/{version}.*/bin/python{version}"), reverse=True)]
+    return list(dict.fromkeys(found))
+
+
+def probe_python(executable: str) -> BytecodePython | None:
+    """What bytecode `executable` writes, or None when it does not run (a pyenv shim of an inactive version)."""
+    try:
+        done = subprocess.run([executable, "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = done.stdout.split()
+    if len(fields) != 3 or fields[2] != "final":
+        return None  # a pre-release may carry another magic number than the runtime's release
+    return BytecodePython(executable, fields[0], bytes.fromhex(fields[1]))
+
+
+def find_bytecode_python(
+    version: str = LAMBDA_PYTHON_VERSION, candidates: Sequence[str] | None = None
+) -> BytecodePython | None:
+    tag = f"cpython-{version.replace('.', '')}"
+    for candidate in bytecode_python_candidates(version) if candidates is None else candidates:
+        found = probe_python(candidate)
+        if found is not None and found.cache_tag == tag:
+            return found
+    return None
+
+
+def compile_bytecode(folder: Path, python: BytecodePython, *, task_root: str = LAMBDA_TASK_ROOT) -> list[str]:
+    """Compile every module under `folder` as the runtime will find it under `task_root`; returns the
+    sources that did not compile (some distributions ship files for other Python versions: those modules
+    are never imported, or compile at import as before)."""
+    done = subprocess.run(
+        [
+            python.executable, "-I", "-m", "compileall", "-q", "-j", "0",
+            "--invalidation-mode", "unchecked-hash", "-s", str(folder), "-p", task_root, str(folder),
+        ],
+        capture_output=True, text=True, check=False,
+        # Sets and frozensets of strings are marshalled in hash order: a fixed seed keeps the bytes stable.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    marker = "*** Error compiling "
+    failed = [
+        Path(ast.literal_eval(line[len(marker) :].removesuffix("..."))).relative_to(folder).as_posix()
+        for line in done.stdout.splitlines()
+        if line.startswith(marker)
+    ]
+    if done.returncode != 0 and not failed:
+        raise PackageError(f"compileall failed with {python.executable}: {(done.stderr or done.stdout).strip()[:500]}")
+    return sorted(failed)
+
+
+# The flags word of a PEP 552 header: bit 0 = hash-based, bit 1 = check the source. 0b01: hash, unchecked.
+_UNCHECKED_HASH = 0b01
+
+
+def bytecode_problems(folder: Path, python: BytecodePython, *, not_compiled: Sequence[str] = ()) -> list[str]:
+    """Every module has bytecode the runtime loads as is (its tag, its magic number, unchecked hash); one
+    line per problem."""
+    problems: list[str] = []
+    skipped = set(not_compiled)
+    for source in sorted(folder.rglob("*.py")):
+        name = source.relative_to(folder).as_posix()
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{python.cache_tag}.pyc"
+        if not compiled.is_file():
+            if name not in skipped:
+                problems.append(f"{name}: no {python.cache_tag} bytecode")
+            continue
+        header = compiled.read_bytes()[:8]
+        if header[:4] != python.magic:
+            problems.append(f"{name}: magic number {header[:4].hex()} is not {python.magic.hex()}")
+        elif int.from_bytes(header[4:8], "little") != _UNCHECKED_HASH:
+            problems.append(f"{name}: bytecode is not hash-based and unchecked")
+    for stray in sorted(folder.rglob("*.pyc")):
+        if not stray.name.endswith(f".{python.cache_tag}.pyc"):
+            problems.append(f"{stray.relative_to(folder).as_posix()}: not the runtime's ({python.cache_tag})")
+    return problems
+
+
+# -- the package -------------------------------------------------------------------------------------------
+
+
+def prune_botocore_models(folder: Path, keep: Sequence[str] = RUNTIME_AWS_SERVICES) -> list[str]:
+    """Removes the models of the AWS services the functions never call; returns their names."""
+    data = folder / "botocore" / "data"
+    removed = sorted(p.name for p in data.iterdir() if p.is_dir() and p.name not in keep) if data.is_dir() else []
+    for name in removed:
+        shutil.rmtree(data / name)
+    return removed
+
+
+@dataclass(frozen=True)
+class PackageSizes:
+    zipped: int
+    unzipped: int
+
+    def lines(self) -> list[str]:
+        def mb(size: int) -> str:
+            return f"{size / 1024 / 1024:.1f} MB"
+
+        return [
+            f"zipped {mb(self.zipped)} of {mb(ZIPPED_LIMIT_BYTES)} for a direct upload"
+            f" ({self.zipped / ZIPPED_LIMIT_BYTES:.0%})",
+            f"unzipped {mb(self.unzipped)} of {mb(UNZIPPED_LIMIT_BYTES)} ({self.unzipped / UNZIPPED_LIMIT_BYTES:.0%})",
+        ]
+
+
+def package_sizes(package: bytes) -> PackageSizes:
+    with zipfile.ZipFile(io.BytesIO(package)) as archive:
+        return PackageSizes(len(package), sum(info.file_size for info in archive.infolist()))
+
+
+Vendor = Callable[[Path, list[str]], None]
+
+
+def build_package(
+    root: Path = REPO_ROOT,
+    *,
+    with_dependencies: bool = True,
+    console: Console | None = None,
+    vendor: Vendor = vendor_dependencies,
+    bytecode: Callable[[], BytecodePython | None] = find_bytecode_python,
+) -> bytes:
+    """A deterministic zip of the app (and its dependencies unless told otherwise), with bytecode for the
+    runtime when a Python of its version is found. `vendor` installs the requirements into a folder (pip for
+    the runtime's platform; the cold-start benchmark copies this environment's instead)."""
+    console = console or Console()
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "package"
+        staging.mkdir()
         if with_dependencies:
             requirements = runtime_requirements(root)
-            vendor_dependencies(Path(tmp), requirements)
-            check_dependencies(Path(tmp), requirements, console or Console())
-            entries += [
-                (p.relative_to(tmp).as_posix(), p)
-                for p in sorted(Path(tmp).rglob("*"))
-                if p.is_file() and "__pycache__" not in p.parts
-            ]
-        for name, path in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+            vendor(staging, requirements)
+            check_dependencies(staging, requirements, console)
+            for cache in sorted(staging.rglob("__pycache__"), reverse=True):
+                shutil.rmtree(cache)  # only bytecode compiled for the runtime below is shipped
+            removed = prune_botocore_models(staging)
+            if removed:
+                console.detail(
+                    f"botocore: the models of {', '.join(RUNTIME_AWS_SERVICES)} ({len(removed)} others left out)"
+                )
+        for name, path in _files(root):
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, staging / name)
+        compiler = bytecode()
+        if compiler is None:
+            console.detail(
+                f"no bytecode: no Python {LAMBDA_PYTHON_VERSION} here (this one, python{LAMBDA_PYTHON_VERSION} on"
+                " PATH, pyenv); each cold start compiles the modules it imports"
+            )
+        else:
+            not_compiled = compile_bytecode(staging, compiler)
+            problems = bytecode_problems(staging, compiler, not_compiled=not_compiled)
+            if problems:
+                raise PackageError(f"{len(problems)} bytecode problem(s), first: {problems[0]}")
+            console.detail(
+                f"bytecode {compiler.cache_tag} (magic {compiler.magic.hex()}) by {compiler.executable}"
+                + (f"; {len(not_compiled)} file(s) do not compile for it" if not_compiled else "")
+            )
+        package = _zip(staging)
+    sizes = package_sizes(package)
+    for line in sizes.lines():
+        console.detail(line)
+    if sizes.unzipped > UNZIPPED_LIMIT_BYTES:
+        raise PackageError(
+            f"the package is {sizes.unzipped / 1024 / 1024:.1f} MB unzipped; Lambda takes at most"
+            f" {UNZIPPED_LIMIT_BYTES / 1024 / 1024:.0f} MB"
+        )
+    return package
+
+
+def _zip(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix()):
+            if not path.is_file():
+                continue
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_FIXED_DATE)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
@@ -283,10 +499,20 @@ class Releaser:
         self.wait_updated(function)
         return digest
 
-    def set_environment(self, function: str, overlay: dict[str, str], handler: str | None = None) -> None:
+    def set_environment(
+        self,
+        function: str,
+        overlay: dict[str, str],
+        handler: str | None = None,
+        *,
+        remove: Iterable[str] = (),
+    ) -> None:
+        """$LATEST's variables with `overlay` set and the `remove` names gone (what an older deploy left)."""
         current = self.client.get_function_configuration(FunctionName=function)
         variables = dict(current.get("Environment", {}).get("Variables", {}))
         variables.update(overlay)
+        for name in remove:
+            variables.pop(name, None)
         changes: dict[str, Any] = {}
         if variables != current.get("Environment", {}).get("Variables", {}):
             changes["Environment"] = {"Variables": variables}

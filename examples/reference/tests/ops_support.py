@@ -34,6 +34,7 @@ STACK_TEMPLATE = REPO / "infra" / "stack.yaml"
 ACCOUNT_ID = "123456789012"  # moto's default account
 DB_USER = "app"
 DB_PASSWORD = "moto-only-password"  # a moto fixture value, never a real secret
+CACHE_AUTH_TOKEN = "moto-only-cache-auth-token"  # likewise
 
 # What moto's CloudFormation cannot create: created through their own APIs, or left to cfn-lint.
 MOTO_UNSUPPORTED = {
@@ -96,15 +97,20 @@ def _references(node: Any, dropped: set[str]) -> bool:
     return False
 
 
-def _replace(node: Any, dropped: set[str], literals: dict[tuple[str, str], str]) -> Any:
+def _replace(
+    node: Any, dropped: set[str], literals: dict[tuple[str, str], str], refs: dict[str, str] | None = None
+) -> Any:
+    refs = refs or {}
     if isinstance(node, dict):
         if "Fn::GetAtt" in node and tuple(node["Fn::GetAtt"]) in literals:
             return literals[tuple(node["Fn::GetAtt"])]  # type: ignore[index]
+        if set(node) == {"Ref"} and node["Ref"] in refs:
+            return refs[node["Ref"]]
         if {"Ref", "Fn::GetAtt", "Fn::Sub"} & set(node) and _references(node, dropped):
             return "moto-placeholder"
-        return {key: _replace(value, dropped, literals) for key, value in node.items()}
+        return {key: _replace(value, dropped, literals, refs) for key, value in node.items()}
     if isinstance(node, list):
-        return [_replace(item, dropped, literals) for item in node]
+        return [_replace(item, dropped, literals, refs) for item in node]
     return node
 
 
@@ -112,9 +118,11 @@ def moto_template(
     template: dict[str, Any],
     literal_outputs: dict[str, str],
     literal_attributes: dict[tuple[str, str], str] | None = None,
+    literal_refs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The rendered stack restricted to what moto's CloudFormation creates; outputs of the rest are literals,
-    and so are the attributes moto cannot give (`literal_attributes`, e.g. the database secret's ARN)."""
+    and so are the attributes moto cannot give (`literal_attributes`, e.g. the database secret's ARN) and the
+    references to resources created outside it (`literal_refs`, e.g. the secrets' ARNs)."""
     resources = template["Resources"]
     dropped = {name for name, res in resources.items() if res["Type"] in MOTO_UNSUPPORTED}
     literals = literal_attributes or {}
@@ -122,7 +130,7 @@ def moto_template(
     for name, resource in resources.items():
         if name in dropped:
             continue
-        resource = _replace(resource, dropped, literals)
+        resource = _replace(resource, dropped, literals, literal_refs)
         depends = resource.get("DependsOn")
         if depends is not None:
             remaining = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in dropped]
@@ -368,14 +376,21 @@ def create_moto_stack(world: OpsWorld, tmp_path: Path) -> Deployed:
         Name=f"rds!{plan.slug}-db", SecretString=json.dumps({"username": DB_USER, "password": DB_PASSWORD})
     )["ARN"]
     app_secret = sm.create_secret(Name=f"{plan.slug}/app", SecretString=json.dumps({"bootstrap": "true"}))["ARN"]
+    cache_secret = sm.create_secret(Name=f"{plan.slug}/cache-auth", SecretString=CACHE_AUTH_TOKEN)["ARN"]
     literals = {
         "DatabaseSecretArn": db_secret,
         "AppSecretArn": app_secret,
+        "CacheAuthSecretArn": cache_secret,
         "FunctionUrl": world.health.url,
         "BudgetName": plan.budget.name,
     }
     # The secret RDS would create for the instance: the functions' DATABASE_SECRET_ARN names this one.
-    template = moto_template(load_template(), literals, {("Database", "MasterUserSecret.SecretArn"): db_secret})
+    template = moto_template(
+        load_template(),
+        literals,
+        {("Database", "MasterUserSecret.SecretArn"): db_secret},
+        {"AppSecret": app_secret, "CacheAuthSecret": cache_secret},
+    )
     # moto's CloudFormation has no AWS::Lambda::Alias: the release step creates `live` when it is missing.
     template["Resources"].pop("LiveAlias")
     cfn = world.client("cloudformation")

@@ -1,7 +1,8 @@
 """The QStash stand-in against the real SDK: `QStash(base_url=...)` publishes to it, it delivers signed
 messages that the real `Receiver` accepts, retries with QStash's backoff, stops on 489 +
-Upstash-NonRetryable-Error, calls the failure callback once a message gives up, and keeps at most
-`parallelism` deliveries in flight per flow-control key."""
+Upstash-NonRetryable-Error, calls the failure callback once a message gives up, keeps at most
+`parallelism` deliveries in flight per flow-control key, and takes batch publishes, dropping repeated
+deduplication ids."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from qstash import QStash, Receiver
-from qstash.errors import SignatureError
-from qstash.message import FlowControl, PublishResponse
+from qstash.errors import QStashError, SignatureError
+from qstash.message import BatchJsonRequest, BatchResponse, FlowControl, PublishResponse
 
 from devstack.http_standin import JsonHandler, LoopbackServer
 from devstack.qstash_server import QStashStandIn, backoff_seconds
@@ -302,3 +303,38 @@ def test_schedule_flow_control_is_recorded_and_its_ticks_obey_it(
     standin.wait_idle(timeout=30)
     assert [standin.messages[i].state for i in ids] == ["delivered"] * 3
     assert target.peak == 1
+
+
+def test_sdk_batch_publish_delivers_each_message_and_drops_repeated_deduplication_ids(
+    standin: QStashStandIn, client: QStash, destination: tuple[Destination, str]
+) -> None:
+    target, base = destination
+    control: FlowControl = {"key": "batch-key", "parallelism": 2}
+    batch: list[BatchJsonRequest] = [
+        {"url": f"{base}/chunks", "body": {"n": n}, "deduplication_id": f"tick-{n}", "flow_control": control}
+        for n in range(3)
+    ]
+    first = client.message.batch_json(batch)
+    assert [isinstance(answer, BatchResponse) and not answer.deduplicated for answer in first] == [True] * 3
+    again = client.message.batch_json([*batch[1:], {"url": f"{base}/chunks", "body": {"n": 3}}])
+    assert [answer.deduplicated for answer in again if isinstance(answer, BatchResponse)] == [True, True, False]
+    assert [a.message_id for a in again[:2] if isinstance(a, BatchResponse)] == [
+        a.message_id for a in first[1:] if isinstance(a, BatchResponse)
+    ]
+    single = client.message.publish_json(url=f"{base}/chunks", body={"n": 0}, deduplication_id="tick-0")
+    assert one(single).deduplicated
+    standin.wait_idle(timeout=10)
+    assert sorted(json.loads(r.body)["n"] for r in target.on("/chunks")) == [0, 1, 2, 3]  # each once
+    assert standin.published[0].headers["Upstash-Flow-Control-Key"] == "batch-key"
+    for received in target.on("/chunks"):
+        verify(received, f"{base}/chunks")
+
+
+def test_refused_publishes_fail_in_the_sdk_and_later_ones_pass(standin: QStashStandIn, client: QStash) -> None:
+    standin.refuse_publishes(after=1, count=1, status=503)
+    url = "http://127.0.0.1:9/unused"
+    client.message.batch_json([{"url": url, "body": {}}])
+    with pytest.raises(QStashError, match="503"):
+        client.message.batch_json([{"url": url, "body": {}}])
+    one(client.message.publish_json(url=url, body={}))
+    assert len(standin.published) == 2

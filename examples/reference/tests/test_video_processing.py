@@ -156,3 +156,16 @@ def test_label_parsing_tolerates_prose_and_bad_json() -> None:
     assert parse_labels('Sure! ```json\n{"tags": ["B", "a", "a"], "description": " x "}\n```') == (["a", "b"], "x")
     assert parse_labels("just words") == ([], "just words")
     assert parse_labels('{"tags": "nope"}') == ([], "")
+
+
+def test_a_key_with_a_nul_character_is_permanent(courier: Courier, db_conn: psycopg.Connection) -> None:
+    message_id = new_message_id()
+    response = courier.deliver(ROUTE, {"video_key": "a\u0000b", "thumbnail_key": "t.png"}, message_id=message_id)
+    assert response.status_code == 489, response.text
+    assert response.headers["Upstash-NonRetryable-Error"] == "true"
+    error = "invalid payload: video_key: contains a NUL character"
+    assert response.json() == {"status": "failed", "retryable": False, "error": error}
+    assert rows(db_conn, "SELECT state, retryable, error FROM jobs WHERE message_id = %s", message_id) == [
+        ("failed", False, error)
+    ]
+    assert scalar(db_conn, "SELECT count(*) FROM videos") == 0

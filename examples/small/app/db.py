@@ -8,6 +8,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from app.db_credentials import DatabaseCredentials
+from app.plan import DatabasePlan
 from app.settings import Settings
 
 
@@ -20,18 +21,44 @@ def database_credentials(settings: Settings) -> DatabaseCredentials:
     )
 
 
+def session_options(database: DatabasePlan) -> str:
+    """The plan's session settings as libpq `options`: the session's defaults from its first statement on
+    (so `RESET` returns to them), in one round trip with the login."""
+    settings = {
+        "statement_timeout": database.statement_timeout_ms,
+        "lock_timeout": database.lock_timeout_ms,
+        "idle_in_transaction_session_timeout": database.idle_in_transaction_session_timeout_ms,
+        # The server's side of the connection: a client gone silent is noticed during a lock wait too.
+        "tcp_keepalives_idle": database.keepalives_idle_seconds,
+        "tcp_keepalives_interval": database.keepalives_interval_seconds,
+        "tcp_keepalives_count": database.keepalives_count,
+        "tcp_user_timeout": database.tcp_user_timeout_ms,
+        "client_connection_check_interval": database.client_connection_check_interval_ms,
+    }
+    return " ".join(f"-c {name}={int(value)}" for name, value in settings.items())
+
+
+def connection_kwargs(settings: Settings, database: DatabasePlan) -> dict[str, Any]:
+    """libpq parameters of every pooled connection: the client's side of the keepalives and the session."""
+    return {
+        "connect_timeout": max(1, int(settings.database_connect_timeout_seconds)),
+        "keepalives": 1,
+        "keepalives_idle": database.keepalives_idle_seconds,
+        "keepalives_interval": database.keepalives_interval_seconds,
+        "keepalives_count": database.keepalives_count,
+        "tcp_user_timeout": database.tcp_user_timeout_ms,
+        "options": session_options(database),
+    }
+
+
 def create_pool(
-    settings: Settings, *, job_timeout_seconds: int, credentials: DatabaseCredentials | None = None
+    settings: Settings, *, database: DatabasePlan, credentials: DatabaseCredentials | None = None
 ) -> ConnectionPool:
-    # A frozen or killed Lambda can leave its session open; ending sessions idle inside a transaction
-    # for longer than any job may run frees its job lock for QStash's retry.
-    idle_limit_ms = (job_timeout_seconds + 30) * 1000
     creds = credentials or database_credentials(settings)
 
     def _configure(conn: psycopg.Connection) -> None:
         # Bookkeeping statements commit on their own; effects run inside explicit transactions.
         conn.autocommit = True
-        conn.execute(f"SET idle_in_transaction_session_timeout = {int(idle_limit_ms)}")
 
     class _Connection(psycopg.Connection[Any]):
         """Every new pooled connection logs in with the current credentials (the secret survives rotation)."""
@@ -46,11 +73,7 @@ def create_pool(
         connection_class=_Connection,
         min_size=settings.database_pool_min_size,
         max_size=settings.database_pool_max_size,
-        kwargs={
-            "connect_timeout": max(1, int(settings.database_connect_timeout_seconds)),
-            "keepalives": 1,
-            "keepalives_idle": 30,
-        },
+        kwargs=connection_kwargs(settings, database),
         configure=_configure,
         timeout=settings.database_connect_timeout_seconds,
         open=False,

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from app.secrets import secrets_manager_client
+
 T = TypeVar("T")
 
 # invalid_password / invalid_authorization_specification, when libpq reports a SQLSTATE at all.
@@ -37,21 +39,6 @@ def is_authentication_failure(exc: BaseException) -> bool:
         return False
     # libpq usually reports login failures without a SQLSTATE: the server's message is what identifies them.
     return exc.sqlstate in _AUTH_SQLSTATES or "password authentication failed" in str(exc)
-
-
-def _secrets_client(secret_arn: str, timeout_seconds: float) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # The secret's own region (an ARN names it); short timeouts and few retries: a cold start waits on this.
-    parts = secret_arn.split(":")
-    region = parts[3] if len(parts) > 6 and parts[3] else None
-    config = Config(
-        connect_timeout=timeout_seconds,
-        read_timeout=timeout_seconds,
-        retries={"max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.session.Session().client("secretsmanager", region_name=region, config=config)
 
 
 class DatabaseCredentials:
@@ -119,7 +106,7 @@ class DatabaseCredentials:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self._client is None:
-            self._client = _secrets_client(self.secret_arn, self._timeout_seconds)
+            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds)
         self._reads += 1
         try:
             raw = self._client.get_secret_value(SecretId=self.secret_arn)["SecretString"]

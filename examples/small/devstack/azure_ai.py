@@ -14,13 +14,21 @@ Error bodies are Azure's `{"error": {"code": ..., "message": ...}}`: 401 for a w
 Answers are deterministic and carry `usage` token counts, so callers can record spend; the answer is cut
 to `max_tokens`/`max_completion_tokens` words. Requests whose messages contain an image get a JSON answer
 with tags and a description, as a vision prompt asks for. Tests can make it fail (`fail_next`) or hold
-requests (`hold_requests`) to simulate a slow model mid-job.
+requests (`hold_requests`) to simulate a slow model mid-job. Each call is recorded with the `max_tokens` it
+asked for and the prompt tokens it was charged.
+
+`latency` makes every answer take as long as a model would: a log-normal draw with the given median (p50)
+and 95th percentile (p95), times `scale` (below 1 to compress time in benchmarks), from a seeded generator
+so runs repeat. Requests are answered concurrently, each on its own thread, as a deployment serves them.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +61,33 @@ class RecordedCall:
     path: str
     max_tokens: int | None = None
     auth: str = ""  # "bearer" or "api-key": which header carried the key
+    prompt_tokens: int = 0
+    latency_seconds: float = 0.0
+
+
+# z of the standard normal distribution's 95th percentile.
+_Z95 = 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A model's answer time: log-normal with median `p50_seconds` and 95th percentile `p95_seconds`, times `scale`."""
+
+    p50_seconds: float
+    p95_seconds: float
+    scale: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.p50_seconds <= self.p95_seconds or self.scale <= 0:
+            raise ValueError("latency needs 0 < p50 <= p95 and a positive scale")
+
+    def sampler(self) -> random.Random:
+        return random.Random(self.seed)
+
+    def draw(self, rng: random.Random) -> float:
+        sigma = math.log(self.p95_seconds / self.p50_seconds) / _Z95
+        return rng.lognormvariate(math.log(self.p50_seconds), sigma) * self.scale
 
 
 @dataclass
@@ -100,10 +135,12 @@ def _error(status: int, message: str) -> dict[str, Any]:
 class AzureAIStandIn(LoopbackServer):
     """`deployments`: the deployment names the resource has (others get 404); None accepts any name."""
 
-    def __init__(self, api_key: str, deployments: set[str] | None = None) -> None:
+    def __init__(self, api_key: str, deployments: set[str] | None = None, latency: Latency | None = None) -> None:
         super().__init__(_Handler)
         self.api_key = api_key
         self.deployments = None if deployments is None else frozenset(deployments)
+        self.latency = latency
+        self._rng = latency.sampler() if latency is not None else None
         self.calls: list[RecordedCall] = []
         self.controls = _Controls()
         self._lock = threading.Lock()
@@ -129,6 +166,12 @@ class AzureAIStandIn(LoopbackServer):
     def release_requests(self) -> None:
         self.controls.hold.clear()
         self.controls.release.set()
+
+    def _delay(self) -> float:
+        with self._lock:
+            if self.latency is None or self._rng is None:
+                return 0.0
+            return self.latency.draw(self._rng)
 
     def _next_failure(self) -> int | None:
         with self._lock:
@@ -177,10 +220,22 @@ class _Handler(JsonHandler):
             return
         limit = request.get("max_completion_tokens", request.get("max_tokens"))
         max_tokens = int(limit) if isinstance(limit, int) and limit > 0 else None
+        prompt_tokens = sum(len(text.split()) for text in _texts(messages)) + 85 * _has_image(messages)
+        delay = standin._delay()
         with standin._lock:
             standin.calls.append(
-                RecordedCall(model=model, messages=messages, path=self.path, max_tokens=max_tokens, auth=auth)
+                RecordedCall(
+                    model=model,
+                    messages=messages,
+                    path=self.path,
+                    max_tokens=max_tokens,
+                    auth=auth,
+                    prompt_tokens=prompt_tokens,
+                    latency_seconds=delay,
+                )
             )
+        if delay:
+            time.sleep(delay)
         controls = standin.controls
         if controls.hold.is_set():
             controls.arrived.set()
@@ -192,7 +247,6 @@ class _Handler(JsonHandler):
         words = answer_for(model, messages).split()
         truncated = max_tokens is not None and len(words) > max_tokens
         content = " ".join(words[:max_tokens] if truncated else words)
-        prompt_tokens = sum(len(text.split()) for text in _texts(messages)) + 85 * _has_image(messages)
         completion_tokens = len(content.split())
         self.send_json(
             200,

@@ -16,12 +16,16 @@ a delivery loop that behaves like QStash towards the destination:
 
 Without a signing key it only records publishes (the unit tests' mode). It delivers to loopback hosts
 only: a remote destination is an immediate failed attempt, so nothing ever leaves the machine.
-Publishing honours `Upstash-Deduplication-Id` the way QStash does (same id, same message id,
-`deduplicated: true`). Flow control (`Upstash-Flow-Control-Key` and `Upstash-Flow-Control-Value`, on
-publishes and on schedules, whose ticks inherit it) is recorded, and its `parallelism` is honoured: at most
-that many delivery attempts in flight per key, the rest wait for a free slot ("Flow Control",
-https://upstash.com/docs/qstash/features/flowcontrol, read 2026-11-25); `rate` and `period` are recorded,
-not enforced. A development stand-in, not QStash: no topics, queues or DLQ API.
+Publishing (`/v2/publish/<url>`, and `/v2/batch`: a JSON array of {destination, headers, body}, one answer
+per message, what the SDK's `message.batch_json` sends) honours `Upstash-Deduplication-Id` the way QStash
+does: a repeated id is accepted but not enqueued, and answered with the first message's id (`202 Accepted`
+for a single publish) and `deduplicated: true` ("Deduplication",
+https://upstash.com/docs/qstash/features/deduplication, read 2026-11-25). `refuse_publishes` makes later
+publish requests fail (a QStash outage mid-fan-out, for tests). Flow control (`Upstash-Flow-Control-Key` and
+`Upstash-Flow-Control-Value`, on publishes and on schedules, whose ticks inherit it) is recorded, and its
+`parallelism` is honoured: at most that many delivery attempts in flight per key, the rest wait for a free
+slot ("Flow Control", https://upstash.com/docs/qstash/features/flowcontrol, read 2026-11-25); `rate` and
+`period` are recorded, not enforced. A development stand-in, not QStash: no topics, queues or DLQ API.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import base64
 import collections
 import heapq
 import itertools
+import json
 import math
 import threading
 import time
@@ -138,6 +143,8 @@ class QStashStandIn(LoopbackServer):
         self.attempts: list[Attempt] = []
         self.dead_letters: list[Message] = []
         self._dedupe: dict[str, str] = {}
+        # (publish requests still accepted, then how many to refuse, with which status)
+        self._refusal: tuple[int, int, int] | None = None
         self._clock = 0
         self.lock = threading.Lock()
         self._changed = threading.Condition(self.lock)
@@ -182,6 +189,57 @@ class QStashStandIn(LoopbackServer):
             self._queue.clear()
             self._in_flight.clear()
             self._waiting.clear()
+            self._refusal = None
+
+    def refuse_publishes(self, *, after: int = 0, count: int = 1, status: int = 500) -> None:
+        """Accept `after` more publish requests (a batch is one), then answer the next `count` with `status`."""
+        with self.lock:
+            self._refusal = (after, count, status)
+
+    def _refused(self) -> int | None:
+        """Called with the lock held by each publish request: the status to refuse it with, if any."""
+        if self._refusal is None:
+            return None
+        after, count, status = self._refusal
+        if after > 0:
+            self._refusal = (after - 1, count, status)
+            return None
+        self._refusal = (0, count - 1, status) if count > 1 else None
+        return status
+
+    def accept(self, destination: str, headers: Any, body: bytes) -> dict[str, Any]:
+        """One published message (single or in a batch): deduplicated, recorded, queued for delivery."""
+        dedupe_id = headers.get("Upstash-Deduplication-Id")
+        with self.lock:
+            if dedupe_id and dedupe_id in self._dedupe:
+                return {"messageId": self._dedupe[dedupe_id], "deduplicated": True}
+            message_id = _new_message_id()
+            if dedupe_id:
+                self._dedupe[dedupe_id] = message_id
+            self.published.append(
+                PublishedMessage(
+                    message_id=message_id,
+                    destination=destination,
+                    body=body,
+                    headers=_upstash_headers(headers, "upstash-"),
+                )
+            )
+        if self.delivers:
+            self.enqueue(
+                Message(
+                    message_id=message_id,
+                    url=destination,
+                    body=body,
+                    method=headers.get("Upstash-Method") or "POST",
+                    headers=_forwarded(headers),
+                    max_retries=int(headers.get("Upstash-Retries") or DEFAULT_RETRIES),
+                    failure_callback=headers.get("Upstash-Failure-Callback"),
+                    timeout_seconds=_duration(headers.get("Upstash-Timeout")) or 30.0,
+                    flow_control=_flow_control(headers),
+                ),
+                delay_seconds=_duration(headers.get("Upstash-Delay")) or 0.0,
+            )
+        return {"messageId": message_id}
 
     def tick(self) -> int:
         self._clock += 1
@@ -372,8 +430,6 @@ def _new_message_id() -> str:
 
 
 def _json_bytes(payload: Any) -> bytes:
-    import json
-
     return json.dumps(payload).encode()
 
 
@@ -398,6 +454,20 @@ def failure_callback_body(message: Message, last: Attempt) -> dict[str, Any]:
         "scheduleId": message.schedule_id or "",
         "callerIP": "127.0.0.1",
     }
+
+
+class _Headers:
+    """A batch item's headers, looked up regardless of case as HTTP headers are, listed as they were sent."""
+
+    def __init__(self, headers: dict[str, Any]) -> None:
+        self._items = {str(name): str(value) for name, value in headers.items()}
+        self._lower = {name.lower(): value for name, value in self._items.items()}
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._lower.get(name.lower(), default)
+
+    def items(self) -> Any:
+        return self._items.items()
 
 
 def _upstash_headers(headers: Any, prefix: str) -> dict[str, str]:
@@ -440,8 +510,16 @@ class _Handler(JsonHandler):
         body = self.read_body()
         if not self._authorised():
             return
-        if self.path.startswith("/v2/publish/"):
-            self._publish(unquote(self.path.removeprefix("/v2/publish/")), body)
+        if self.path.startswith("/v2/publish/") or self.path == "/v2/batch":
+            with self.standin.lock:
+                refused = self.standin._refused()
+            if refused is not None:
+                self.send_json(refused, {"error": "refused by the stand-in (refuse_publishes)"})
+            elif self.path == "/v2/batch":
+                self._batch(body)
+            else:
+                answer = self.standin.accept(unquote(self.path.removeprefix("/v2/publish/")), self.headers, body)
+                self.send_json(202 if answer.get("deduplicated") else 201, answer)
         elif self.path.startswith("/v2/schedules/"):
             self._create_schedule(unquote(self.path.removeprefix("/v2/schedules/")), body)
         else:
@@ -478,41 +556,19 @@ class _Handler(JsonHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _publish(self, destination: str, body: bytes) -> None:
-        standin = self.standin
-        headers = self.headers
-        dedupe_id = headers.get("Upstash-Deduplication-Id")
-        with standin.lock:
-            if dedupe_id and dedupe_id in standin._dedupe:
-                self.send_json(201, {"messageId": standin._dedupe[dedupe_id], "deduplicated": True})
-                return
-            message_id = _new_message_id()
-            if dedupe_id:
-                standin._dedupe[dedupe_id] = message_id
-            standin.published.append(
-                PublishedMessage(
-                    message_id=message_id,
-                    destination=destination,
-                    body=body,
-                    headers=_upstash_headers(headers, "upstash-"),
-                )
-            )
-        if standin.delivers:
-            standin.enqueue(
-                Message(
-                    message_id=message_id,
-                    url=destination,
-                    body=body,
-                    method=headers.get("Upstash-Method") or "POST",
-                    headers=_forwarded(headers),
-                    max_retries=int(headers.get("Upstash-Retries") or DEFAULT_RETRIES),
-                    failure_callback=headers.get("Upstash-Failure-Callback"),
-                    timeout_seconds=_duration(headers.get("Upstash-Timeout")) or 30.0,
-                    flow_control=_flow_control(headers),
-                ),
-                delay_seconds=_duration(headers.get("Upstash-Delay")) or 0.0,
-            )
-        self.send_json(201, {"messageId": message_id})
+    def _batch(self, body: bytes) -> None:
+        try:
+            items = json.loads(body)
+            messages = [
+                (str(item["destination"]), _Headers(item.get("headers") or {}), str(item.get("body") or "").encode())
+                for item in items
+            ]
+        except (ValueError, TypeError, KeyError):
+            self.send_json(400, {"error": "a batch is a JSON array of {destination, headers, body}"})
+            return
+        self.send_json(
+            200, [self.standin.accept(destination, headers, data) for destination, headers, data in messages]
+        )
 
     def _message_status(self, message_id: str) -> None:
         with self.standin.lock:

@@ -9,6 +9,7 @@ Child processes are started before any thread and die with this process (see `de
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import warnings
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from devstack.app_server import PROJECT_DIR, AppProcess
-from devstack.azure_ai import AzureAIStandIn
+from devstack.azure_ai import AzureAIStandIn, Latency
 from devstack.http_standin import JsonHandler, LoopbackServer
 from devstack.moto_s3 import MotoProcess
 from devstack.qstash_server import Attempt, QStashStandIn
@@ -36,7 +37,12 @@ CURRENT_SIGNING_KEY = "sig_devstack_current_0123456789abcdef"
 NEXT_SIGNING_KEY = "sig_devstack_next_fedcba9876543210"
 AZURE_OPENAI_KEY = "devstack-azure-key"
 BUCKET = "devstack-bucket"
-STATE_DIR = Path(__file__).resolve().parent / ".state"
+# Connections and delivery threads beyond the workers' flow-control parallelism: /health and the failure callback
+# take connections too, and notifications and failure callbacks are delivered outside the workers' key.
+HEADROOM = 5
+
+# DEVSTACK_STATE_DIR moves it (the tests run a second `make dev` without touching yours).
+STATE_DIR = Path(os.environ.get("DEVSTACK_STATE_DIR") or Path(__file__).resolve().parent / ".state")
 ENV_FILE = STATE_DIR / "dev.env"
 
 
@@ -79,6 +85,8 @@ class LocalStack:
     quiet_app: bool = True
     progress: Callable[[str], None] = print
     on_attempt: Callable[[Attempt], None] | None = None
+    # The model's answer time in the Azure AI stand-in (None: at once); the capacity benchmark sets the plan's.
+    azure_latency: Latency | None = None
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
     moto: MotoProcess | None = None
@@ -90,6 +98,7 @@ class LocalStack:
     # QSTASH_* values that replace the stand-in's for the app (e.g. Upstash's `qstash-cli dev` server).
     qstash_override: dict[str, str] = field(default_factory=dict)
     _threads_started: list[LoopbackServer] = field(default_factory=list)
+    _parallelism: int = 1
 
     def start(self) -> LocalStack:
         started = time.monotonic()
@@ -97,21 +106,25 @@ class LocalStack:
         self.postgres = start_postgres()
         self.progress(f"postgres   {self.postgres.url}")
         self.redis = start_redis()
-        self.progress(f"redis      {self.redis.url}")
+        self.progress(f"redis      redis://127.0.0.1:{self.redis.port}/0 (password required: REDIS_URL carries it)")
         self.moto = MotoProcess().start()
         self.progress(f"s3 (moto)  {self.moto.url}")
         from app.ai import deployments
         from app.plan import load_plan
         from app.settings import DEFAULT_PLAN_PATH
 
+        plan = load_plan(DEFAULT_PLAN_PATH)
         # The resource has exactly the plan's models as deployments, as QUICK-START.md asks for.
-        plan_deployments = set(deployments(load_plan(DEFAULT_PLAN_PATH)))
-        self.azure = AzureAIStandIn(api_key=AZURE_OPENAI_KEY, deployments=plan_deployments)
+        self.azure = AzureAIStandIn(
+            api_key=AZURE_OPENAI_KEY, deployments=set(deployments(plan)), latency=self.azure_latency
+        )
+        self._parallelism = plan.qstash.flow_control.parallelism
         self.qstash = QStashStandIn(
             QSTASH_TOKEN,
             signing_key=CURRENT_SIGNING_KEY,
             keys=(CURRENT_SIGNING_KEY, NEXT_SIGNING_KEY),
             backoff_scale=self.backoff_scale,
+            delivery_workers=self._parallelism + HEADROOM,
             on_attempt=self.on_attempt,
         )
         self.sink = WebhookSink()
@@ -158,6 +171,11 @@ class LocalStack:
         self.stop()
 
     @property
+    def parallelism(self) -> int:
+        """The workers' flow-control parallelism from the plan: deliveries in flight at once."""
+        return self._parallelism
+
+    @property
     def app_url(self) -> str:
         assert self.app is not None
         return self.app.url
@@ -194,7 +212,8 @@ class LocalStack:
             "APP_ENV": "development",
             "PUBLIC_BASE_URL": self.app.url,
             "DATABASE_URL": self.postgres.url,
-            "DATABASE_POOL_MAX_SIZE": "5",
+            # One process serves what on AWS are `parallelism` Lambda instances with a connection each.
+            "DATABASE_POOL_MAX_SIZE": str(self._parallelism + HEADROOM),
             "REDIS_URL": self.redis.url,
             "S3_BUCKET": BUCKET,
             "AWS_REGION": "us-east-1",

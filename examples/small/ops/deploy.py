@@ -230,13 +230,14 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool, preflight_only: bool = Fal
         "secrets", "app secret from the environment", lambda: write_app_secret(ctx, outputs, dry_run=False)
     )
     console.detail(secret)
+    # No secret here: a version's environment is readable by anyone allowed lambda:GetFunctionConfiguration.
+    # The keys went into the app secret above, the database password is RDS's secret, and the stack gives both
+    # functions the ARNs (APP_SECRET_ARN, DATABASE_SECRET_ARN, REDIS_AUTH_SECRET_ARN) to read them from.
     overlay = {
-        **ctx.env.values,
+        **{name: value for name, value in ctx.env.values.items() if name not in SECRET_VARS},
         "QSTASH_URL": ctx.env.qstash_url,
         "PUBLIC_BASE_URL": public_url,
     }
-    # No database password here: a published version freezes its environment, and RDS rotates the password.
-    # The stack gives both functions DATABASE_URL (no credentials) and DATABASE_SECRET_ARN instead.
     console.detail(
         run.step("database", "the secret RDS manages for the database", lambda: database_secret(ctx.clients, outputs))
     )
@@ -268,11 +269,12 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool, preflight_only: bool = Fal
     console.detail(f"snapshot {snapshot_id} (restore from it if a migration damaged data)")
 
     def migrate() -> list[str]:
-        if ctx.hooks.migrate is not None:
-            return ctx.hooks.migrate(overlay)
+        # The cron function runs this release's code and settings (and loses any key an older release left).
         cron = outputs["CronFunctionName"]
         releaser.upload_code(cron, package, outputs.get("ArtifactsBucketName"))
-        releaser.set_environment(cron, overlay)
+        releaser.set_environment(cron, overlay, remove=SECRET_VARS)
+        if ctx.hooks.migrate is not None:
+            return ctx.hooks.migrate(overlay)
         # Its own client: one attempt, and an answer awaited longer than the cron function may run.
         return list(invoke_task(task_client(ctx.env.region, ctx.plan), cron, "migrate").get("applied", []))
 
@@ -281,7 +283,7 @@ def deploy(ctx: Context, *, yes: bool, dry_run: bool, preflight_only: bool = Fal
 
     def publish() -> str:
         digest = releaser.upload_code(workers, package, outputs.get("ArtifactsBucketName"))
-        releaser.set_environment(workers, overlay, handler="app.main.handler")
+        releaser.set_environment(workers, overlay, handler="app.main.handler", remove=SECRET_VARS)
         return releaser.publish(workers, f"{git_revision()} {digest[:12]}")
 
     version = run.step("publish", f"new version of {workers}", publish)

@@ -196,6 +196,9 @@ def estimate(
         raise typer.Exit(EXIT_OVER_BUDGET)
 
 
+LIST_ANSWERS = ("workers", "budget_alert_thresholds")
+
+
 def parse_set_options(pairs: list[str]) -> dict[str, Any]:
     """`--set key=value`: the value is read as YAML, so numbers, lists and mappings work."""
     import yaml
@@ -206,9 +209,15 @@ def parse_set_options(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise AnswerError("--set", f"{pair!r} is not KEY=VALUE", ", ".join(Answers.model_fields))
         try:
-            data[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            parsed = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError:
-            data[key.strip()] = value
+            parsed = value
+        # A list answer given as `a,b` (as estimate's flags take it): copier's multiselect wants a list.
+        if key.strip() in LIST_ANSWERS and isinstance(parsed, str | int):
+            parsed = [part.strip() for part in str(parsed).split(",") if part.strip()]
+            if key.strip() == "budget_alert_thresholds":
+                parsed = [int(part) if part.isdigit() else part for part in parsed]
+        data[key.strip()] = parsed
     return data
 
 

@@ -1,4 +1,7 @@
-"""What to change when a plan is over budget: the smallest single change that fits, and the budget raise."""
+"""Why a plan is refused, and what to change: over budget (the smallest single change that fits, and the
+budget raise) or over a worker's capacity (the schedule or user count that lifts it). The one place that
+decides: a plan with advice is refused by `betagen estimate` (exit 3), `betagen new` and `update`, and
+copier's context hook."""
 
 from __future__ import annotations
 
@@ -8,10 +11,30 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.plan.answers import Answers
+from generator.plan.answers import SCHEDULE_MINUTES, Answers
+from generator.plan.capacity import WorkerCapacity, capacity, worker_capacity
 from generator.plan.catalog import Catalog
 from generator.plan.core import PricedPlan, price_plan
 from generator.plan.rules import Rules
+from generator.plan.sizing import size
+
+
+class CapacityOverrun(BaseModel):
+    """A worker that cannot serve the plan's users within its schedule, and what lifts it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    worker: str
+    users: int
+    max_users: int
+    limiting: str
+    problem: str
+    # A change no single answer expresses (a faster model), or None.
+    change: str | None
+    # The answers that lift the limit (a longer schedule), or None.
+    change_answers: dict[str, Any] | None
+    # The most users this stack serves, when fewer users is a way out.
+    fewer_users: int | None
 
 
 class Advice(BaseModel):
@@ -21,6 +44,7 @@ class Advice(BaseModel):
     change: str | None
     change_answers: dict[str, Any] | None
     raise_budgets: dict[str, int]
+    capacity: tuple[CapacityOverrun, ...] = ()
 
     def one_line(self, syntax: str = "estimate") -> str:
         return advice_line(self.model_dump(), syntax)
@@ -33,7 +57,11 @@ ANSWER_SYNTAXES = ("estimate", "set", "copier")
 def answer_option(key: str, value: Any, syntax: str = "estimate") -> str:
     """One answer as a command takes it: `--users 500` (betagen estimate), `--set users=500` (betagen new
     and update), `-d users=500` (copier)."""
-    if isinstance(value, list | tuple):
+    if isinstance(value, Mapping):  # usage: one --usage per key, else a YAML flow mapping
+        if syntax == "estimate":
+            return " ".join(f"--{key.replace('_', '-')} {k}={v}" for k, v in value.items())
+        text = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    elif isinstance(value, list | tuple):
         items = ",".join(str(v) for v in value)
         text = items if syntax == "estimate" else f"[{items}]"
     else:
@@ -48,7 +76,14 @@ def answer_option(key: str, value: Any, syntax: str = "estimate") -> str:
 
 
 def advice_line(advice: Mapping[str, Any], syntax: str = "estimate") -> str:
-    """The advice as one line, from its JSON form too (`betagen update` phrases another version's advice)."""
+    """The advice as one line, from its JSON form too (`betagen update` phrases another version's advice,
+    which may predate capacity)."""
+    parts = [_budget_text(advice, syntax)] if advice.get("overruns") else []
+    parts += [_capacity_text(overrun, syntax) for overrun in advice.get("capacity") or ()]
+    return "; ".join(parts)
+
+
+def _budget_text(advice: Mapping[str, Any], syntax: str) -> str:
     text = "over budget: " + "; ".join(advice["overruns"])
     raises = " and ".join(answer_option(k, v, syntax) for k, v in advice["raise_budgets"].items())
     change = advice.get("change")
@@ -62,10 +97,25 @@ def advice_line(advice: Mapping[str, Any], syntax: str = "estimate") -> str:
     return f"{text}. Cheapest change that fits: {change} (or raise {raises})"
 
 
+def _capacity_text(overrun: Mapping[str, Any], syntax: str) -> str:
+    ways = []
+    if overrun.get("change_answers"):
+        ways.append(" ".join(answer_option(k, v, syntax) for k, v in overrun["change_answers"].items()))
+    elif overrun.get("change"):
+        ways.append(overrun["change"])
+    if overrun.get("fewer_users"):
+        ways.append(answer_option("users", overrun["fewer_users"], syntax))
+    lift = f"; lift it with {' or '.join(ways)}" if ways else ""
+    return f"over capacity: {overrun['problem']}{lift}"
+
+
 def advise(answers: Answers, plan: PricedPlan, rules: Rules, catalog: Catalog) -> Advice | None:
     over = plan.totals.over()
+    over_capacity = _capacity_overruns(answers, plan, rules, catalog)
     if not over:
-        return None
+        if not over_capacity:
+            return None
+        return Advice(overruns=(), change=None, change_answers=None, raise_budgets={}, capacity=over_capacity)
     overruns = tuple(
         f"{t.budget} ${t.low:,.2f}/month exceeds the {_budget_field(t.budget)} of ${t.limit:,.2f} "
         f"by ${t.low - t.limit:,.2f}"
@@ -74,8 +124,96 @@ def advise(answers: Answers, plan: PricedPlan, rules: Rules, catalog: Catalog) -
     raises = {_budget_field(t.budget): math.ceil(t.high) for t in over}
     for label, update in _candidates(answers, plan, rules, catalog):
         if not price_plan(answers.model_copy(update=update), catalog, rules).totals.over():
-            return Advice(overruns=overruns, change=label, change_answers=update, raise_budgets=raises)
-    return Advice(overruns=overruns, change=None, change_answers=None, raise_budgets=raises)
+            return Advice(
+                overruns=overruns, change=label, change_answers=update, raise_budgets=raises, capacity=over_capacity
+            )
+    return Advice(overruns=overruns, change=None, change_answers=None, raise_budgets=raises, capacity=over_capacity)
+
+
+# What bounds a worker's capacity, as the refusal names it.
+LIMITING = {
+    "parallelism": "QStash flow-control parallelism",
+    "database_connections": "database connections",
+    "message_deadline": "message deadline",
+    "schedule_period": "schedule period",
+}
+
+
+def _capacity_overruns(
+    answers: Answers, plan: PricedPlan, rules: Rules, catalog: Catalog
+) -> tuple[CapacityOverrun, ...]:
+    found = []
+    for worker, cap in plan.over_capacity(answers.users).items():
+        change, change_answers = _capacity_lift(worker, cap, answers, plan, rules)
+        found.append(
+            CapacityOverrun(
+                worker=worker,
+                users=answers.users,
+                max_users=cap.max_users,
+                limiting=cap.limiting,
+                problem=_capacity_problem(worker, cap, answers),
+                change=change,
+                change_answers=change_answers,
+                fewer_users=_most_users_within_capacity(answers, rules, catalog) if cap.max_users else None,
+            )
+        )
+    return tuple(found)
+
+
+def _capacity_problem(worker: str, cap: WorkerCapacity, answers: Answers) -> str:
+    figures, usage = cap.figures, answers.usage
+    if cap.limiting == "message_deadline":
+        calls, deadline = figures["model_calls_per_unit"], figures["message_deadline_seconds"]
+        return (
+            f"{worker} cannot serve a single user: {calls:g} model call at the p95 latency of "
+            f"{usage.model_latency_p95_seconds:g} s does not fit its {deadline:g} s message deadline"
+        )
+    if cap.limiting == "schedule_period":
+        return (
+            f"{worker} cannot serve a single user: one message takes {figures['message_seconds_p50']:g} s, longer "
+            f"than its {figures['period_seconds'] / 60:g}-minute schedule"
+        )
+    return (
+        f"{worker} serves at most {cap.max_users:,} users, not {answers.users:,} "
+        f"(limit: {LIMITING[cap.limiting]}; {cap.basis})"
+    )
+
+
+def _capacity_lift(
+    worker: str, cap: WorkerCapacity, answers: Answers, plan: PricedPlan, rules: Rules
+) -> tuple[str | None, dict[str, Any] | None]:
+    """The change that lifts a worker's limit: the shortest longer schedule that serves the users, or (when
+    one user's calls do not fit a message) the model latency it would take."""
+    usage, figures = answers.usage, cap.figures
+    if cap.limiting == "message_deadline":
+        p95 = (figures["message_deadline_seconds"] - usage.job_base_seconds) / figures["model_calls_per_unit"]
+        return f"a model answering within {p95:g} s at p95 (usage model_latency_p95_seconds)", None
+    field = rules.workers[worker].schedule_field
+    assert field is not None  # a cron worker
+    current = int(getattr(usage, field))
+    for minutes in SCHEDULE_MINUTES:
+        if minutes > current:
+            longer = worker_capacity(worker, answers.users, minutes, usage, plan.sizing, rules)
+            if longer.max_users >= answers.users:
+                overrides = usage.model_dump(mode="json", exclude_defaults=True)
+                return None, {"usage": {**overrides, field: minutes}}
+    return None, None
+
+
+def _most_users_within_capacity(answers: Answers, rules: Rules, catalog: Catalog) -> int | None:
+    """The most users below the answer that every worker serves. Within a tier a worker's capacity does not
+    depend on the user count (the tier sets parallelism and the database), so one look per tier suffices."""
+    for index in reversed(range(len(rules.tiers))):
+        floor = rules.tiers[index - 1].max_users + 1 if index else 1
+        top = min(rules.tiers[index].max_users, answers.users - 1)
+        if top < floor:
+            continue
+        fewer = answers.model_copy(update={"users": top})
+        caps = capacity(top, fewer.usage, size(fewer, rules, catalog), rules)
+        most = min((c.max_users for c in caps.values()), default=top)
+        if most >= floor:
+            return min(top, most)
+    return None
 
 
 def _budget_field(budget: str) -> str:

@@ -32,8 +32,24 @@ NonNegative = Annotated[float, at.Ge(0), Field(allow_inf_nan=False)]
 Positive = Annotated[float, at.Gt(0), Field(allow_inf_nan=False)]
 
 
+# Usage keys earlier versions took, and why they are gone: an answers file that still sets one gets this line.
+RETIRED_USAGE_KEYS = {
+    "trends_requests_per_user_per_month": "no longer an assumption: the content trends worker calls the model "
+    "once per user per run, so its calls follow trends_every_minutes",
+    "nat_gb_per_user_per_month": "no longer an assumption: NAT traffic follows the bytes the workers move "
+    "(model requests and responses, the messages they publish)",
+    "ai_call_seconds": "renamed model_latency_p50_seconds (with model_latency_p95_seconds beside it)",
+}
+
+
 class UsageProfile(BaseModel):
-    """Per-user assumptions. The defaults reproduce the reference's own figures for 50 users."""
+    """Per-user assumptions: the expected use, which the low estimate prices.
+
+    The defaults reproduce the reference's storage, uploads and events for 50 users. Model calls follow the
+    workers' code (one trends summary per user per run); the per-call token figures are what the workers'
+    prompts hold, within the caps the code obeys (rules.yaml `workers.<name>.limits`), which the high
+    estimate prices.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,32 +61,71 @@ class UsageProfile(BaseModel):
     events_per_user_per_day: NonNegative = Field(200, description="raw events recorded per user per day")
     event_bytes: Annotated[int, at.Ge(1)] = Field(500, description="bytes per raw event row")
     event_retention_days: Annotated[int, at.Ge(1)] = Field(90, description="days raw events are kept")
-    trends_requests_per_user_per_month: NonNegative = Field(100, description="trends model calls per user per month")
-    trends_input_tokens_per_request: NonNegative = Field(2000, description="trends input tokens per call")
-    trends_output_tokens_per_request: NonNegative = Field(1000, description="trends output tokens per call")
+    # Expected tokens per call (the caps are in rules.yaml): the prompt each worker builds and the answer it
+    # asks for. Trends: the user's top five topics with their counts (~a few hundred tokens), a two-sentence
+    # summary. Video: a 1280x720 thumbnail is about 2,000 image tokens; a dozen tags and a sentence. Alerts:
+    # one sentence of facts; a two-sentence explanation.
+    trends_input_tokens_per_request: NonNegative = Field(500, description="trends input tokens per call")
+    trends_output_tokens_per_request: NonNegative = Field(150, description="trends output tokens per call")
     video_input_tokens_per_request: NonNegative = Field(
-        10000, description="multimodal input tokens per video (thumbnail + prompt)"
+        2000, description="multimodal input tokens per video (thumbnail + prompt)"
     )
-    video_output_tokens_per_request: NonNegative = Field(5000, description="multimodal output tokens per video")
+    video_output_tokens_per_request: NonNegative = Field(150, description="multimodal output tokens per video")
     alerts_per_user_per_month: NonNegative = Field(
-        25, description="alerts raised per user per month (one model call and one webhook each)"
+        25, description="alerts raised per user per month (a webhook each; a model call each, within the daily cap)"
     )
-    alerts_input_tokens_per_request: NonNegative = Field(2000, description="alerts model input tokens per alert")
+    alerts_input_tokens_per_request: NonNegative = Field(200, description="alerts model input tokens per alert")
     alerts_output_tokens_per_request: NonNegative = Field(
-        1000, description="alerts model output tokens per alert (thinking tokens bill as output)"
+        150, description="alerts model output tokens per alert (thinking tokens bill as output)"
     )
     trends_every_minutes: int = Field(360, description="content trends schedule, minutes")
     data_processing_every_minutes: int = Field(60, description="data processing schedule, minutes")
     alert_checker_every_minutes: int = Field(15, description="alert checker schedule, minutes")
     maintenance_every_minutes: int = Field(5, description="cron Lambda (EventBridge) schedule, minutes")
     job_base_seconds: NonNegative = Field(2.0, description="worker seconds per job besides AI calls")
-    ai_call_seconds: NonNegative = Field(4.0, description="worker seconds spent waiting per AI call")
-    nat_gb_per_user_per_month: NonNegative = Field(0.05, description="GB through NAT per user (AI, QStash)")
+    # Azure AI serverless models answer a short prompt in a few seconds; the tail is several times that under
+    # load. An assumption to replace with the project's own measurement (verify.sh reports the real figures):
+    # p50 sizes durations (Lambda seconds, a run's length), p95 sizes the users one message can hold.
+    model_latency_p50_seconds: Positive = Field(4.0, description="model call latency, median (seconds)")
+    model_latency_p95_seconds: Positive = Field(10.0, description="model call latency, 95th percentile (seconds)")
     log_kb_per_invocation: NonNegative = Field(4, description="CloudWatch log KB per invocation")
     vercel_deploying_seats: Annotated[int, at.Ge(1)] = Field(1, description="Vercel Pro deploying seats")
     high_usage_factor: Annotated[float, at.Ge(1)] = Field(
         2.0, description="the high estimate assumes this multiple of the profile's usage"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for key, reason in RETIRED_USAGE_KEYS.items():
+                if key in data:
+                    raise AnswerError(f"usage.{key}", reason)
+        return data
+
+    @model_validator(mode="after")
+    def _within_the_code_limits(self) -> UsageProfile:
+        if self.model_latency_p50_seconds > self.model_latency_p95_seconds:
+            raise AnswerError(
+                "usage.model_latency_p50_seconds",
+                f"{self.model_latency_p50_seconds:g} is above model_latency_p95_seconds "
+                f"({self.model_latency_p95_seconds:g})",
+                f"at most {self.model_latency_p95_seconds:g}",
+            )
+        rules = load_rules()
+        for use, spec in rules.model_uses.items():
+            limits = rules.workers[spec.worker].limits
+            for direction, cap in (("input", limits.max_input_tokens), ("output", limits.max_output_tokens)):
+                key = f"{use}_{direction}_tokens_per_request"
+                expected = getattr(self, key)
+                if cap is not None and expected > cap:
+                    raise AnswerError(
+                        f"usage.{key}",
+                        f"{expected:g} is above the {spec.worker} worker's cap of {cap:,} {direction} tokens per "
+                        "call (rules.yaml)",
+                        f"at most {cap}",
+                    )
+        return self
 
     @field_validator(
         "trends_every_minutes",

@@ -183,18 +183,27 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
         if worker in answers.workers
     )
     put_item = f"PUT requests ({put_sources})" if put_sources else "PUT requests"
-    add("s3_put", "S3", put_item, "s3.requests.put", s3.put_requests.scale(1 / 1000))
+    exports = sizing.worker_limits.get("data_processing")
+    put_note = f"{s3.upload_puts.low:,.0f}-{s3.upload_puts.high:,.0f} upload PUTs (a video and its thumbnail each)"
+    if exports is not None:
+        runs = next(s.runs_per_month for s in sizing.qstash.schedules if s.worker == "data_processing")
+        put_note += (
+            f"; {s3.export_puts.low:,.0f} export PUTs ({runs:,.0f} roll-up runs x {exports.days_per_run} days "
+            f"each), {s3.export_puts.high:,.0f} with every run retried {sizing.qstash.retries} times"
+        )
+    add("s3_put", "S3", put_item, "s3.requests.put", s3.put_requests.scale(1 / 1000), put_note)
     add("s3_get", "S3", "GET requests", "s3.requests.get", s3.get_requests.scale(1 / 1000))
 
     free_egress = catalog.allowance("data_transfer_out_gb_per_month")
-    egress = s3.egress_gb + sizing.compute.nat_gb
+    # S3 served to users and what the workers send out through the NAT gateway (its requests, not responses).
+    egress = s3.egress_gb + sizing.compute.nat.out_gb
     add(
         "data_transfer",
         "Data transfer",
         "internet egress beyond the free 100 GB",
         "transfer.internet_out",
         egress.minus_allowance(free_egress),
-        f"{egress.low:,.1f}-{egress.high:,.1f} GB out, 100 GB/month free",
+        f"{egress.low:,.1f}-{egress.high:,.1f} GB out (S3 to users, the workers' requests), 100 GB/month free",
     )
 
     # The always-free Lambda allowance is the account's: the cron function takes its small share first.
@@ -249,7 +258,18 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
         Range.of(HOURS_PER_MONTH * nat),
         "required: workers in the VPC reach the internet only through it",
     )
-    add("nat_data", "NAT gateway", "data processed", "nat.data_processed", compute.nat_gb)
+    traffic = compute.nat
+    add(
+        "nat_data",
+        "NAT gateway",
+        "data processed (model requests and responses, QStash publishes)",
+        "nat.data_processed",
+        compute.nat_gb,
+        f"model calls {traffic.ai_gb.low:,.3f}-{traffic.ai_gb.high:,.3f} GB (tokens x {traffic.bytes_per_token:g} "
+        f"bytes + {traffic.request_overhead_bytes:,} bytes of headers per call); "
+        f"{traffic.published_messages.low:,.0f}-{traffic.published_messages.high:,.0f} messages published to "
+        f"QStash {traffic.qstash_gb.low:,.3f}-{traffic.qstash_gb.high:,.3f} GB",
+    )
     add(
         "public_ipv4",
         "NAT gateway",
@@ -262,7 +282,7 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
     add(
         "secrets",
         "Secrets Manager",
-        f"{sizing.secrets} secrets (RDS-managed master password, app secrets)",
+        f"{sizing.secrets} secrets (RDS-managed master password, app secrets, cache AUTH token)",
         "secretsmanager.secret",
         Range.of(sizing.secrets),
     )
@@ -272,13 +292,16 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
     add("secrets_api", "Secrets Manager", "API calls (cold starts)", "secretsmanager.api_calls", calls.scale(1 / 1e4))
 
     free_alarms = catalog.allowance("cloudwatch_standard_alarms")
+    # The quantity is what is billed: say why it can be 0 beside a non-zero count.
+    billed = sizing.alarms - free_alarms
+    within = "within" if billed <= 0 else f"{billed:g} beyond"
     add(
         "cloudwatch_alarms",
         "CloudWatch",
-        f"{sizing.alarms} standard alarms",
+        f"{sizing.alarms} standard alarms ({within} the {free_alarms:g} free)",
         "cloudwatch.alarm_standard",
         Range.of(sizing.alarms).minus_allowance(free_alarms),
-        "first 10 free",
+        f"first {free_alarms:g} free",
     )
     add(
         "cloudwatch_logs",
@@ -303,7 +326,10 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
         f"{qstash.plan} plan",
         qstash_price,
         quantity,
-        f"{qstash.messages.low:,.0f}-{qstash.messages.high:,.0f} messages/month "
+        f"{qstash.messages.low:,.0f}-{qstash.messages.high:,.0f} messages/month: "
+        f"{qstash.scheduled_messages:,.0f} schedule ticks, {qstash.fanout_messages:,.0f} fan-out chunks, "
+        f"{qstash.event_jobs.low:,.0f}-{qstash.event_jobs.high:,.0f} event jobs, "
+        f"{qstash.notifications.low:,.0f}-{qstash.notifications.high:,.0f} notifications "
         f"(high: {qstash.messages_per_day_high:,.0f}/day with {qstash.retries} retries each)",
     )
 
@@ -319,7 +345,7 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
                     item=f"{use.use} ({use.worker}), {direction} tokens",
                     price=catalog.model_price(use.model, direction),  # type: ignore[arg-type]
                     quantity=tokens.scale(1 / 1e6),
-                    note=f"{use.requests.low:,.0f}-{use.requests.high:,.0f} calls/month",
+                    note=use.basis,
                 )
             )
     return infra + ai

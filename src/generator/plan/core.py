@@ -1,4 +1,4 @@
-"""The priced core of a plan: sizing, budget lines and totals for one set of answers."""
+"""The priced core of a plan: sizing, budget lines, totals and capacity for one set of answers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import Answers
 from generator.plan.budget import Line, Totals, budget_lines, totals_for
+from generator.plan.capacity import WorkerCapacity, capacity
 from generator.plan.catalog import Catalog, load_catalog
 from generator.plan.rules import Rules, load_rules
 from generator.plan.sizing import Sizing, size
@@ -17,6 +18,10 @@ class PricedPlan(BaseModel):
     sizing: Sizing
     lines: tuple[Line, ...]
     totals: Totals
+    capacity: dict[str, WorkerCapacity]
+
+    def over_capacity(self, users: int) -> dict[str, WorkerCapacity]:
+        return {worker: c for worker, c in self.capacity.items() if users > c.max_users}
 
     def cost(self, *line_ids: str) -> tuple[float, float]:
         chosen = [line for line in self.lines if line.id in line_ids]
@@ -31,4 +36,9 @@ def price_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | 
     rules = rules or load_rules()
     sizing = size(answers, rules, catalog)
     lines = budget_lines(answers, sizing, catalog, rules)
-    return PricedPlan(sizing=sizing, lines=tuple(lines), totals=totals_for(answers, lines, rules))
+    return PricedPlan(
+        sizing=sizing,
+        lines=tuple(lines),
+        totals=totals_for(answers, lines, rules),
+        capacity=capacity(answers.users, answers.usage, sizing, rules),
+    )

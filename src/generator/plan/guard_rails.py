@@ -7,12 +7,10 @@ from pydantic import BaseModel, ConfigDict
 from generator.plan.answers import Answers
 from generator.plan.budget import NON_AWS_SERVICES, aws_budget_limit
 from generator.plan.core import PricedPlan
-from generator.plan.rules import Rules
+from generator.plan.rules import AlarmDef, Rules
 from generator.plan.sizing import DAYS_PER_MONTH
 
 GIB = 1024**3
-# RDS PostgreSQL's default max_connections is LEAST(DBInstanceClassMemory / 9531392, 5000).
-RDS_BYTES_PER_CONNECTION = 9_531_392
 
 
 class Alarm(BaseModel):
@@ -40,28 +38,46 @@ class GuardRails(BaseModel):
     alarms: tuple[Alarm, ...]
 
 
-def guard_rails(answers: Answers, plan: PricedPlan, rules: Rules) -> GuardRails:
+def _scale(of: str, floor: float | None, plan: PricedPlan) -> tuple[float, dict[str, float]]:
+    """The plan quantity an alarm's threshold multiplies, and the figures its description states."""
     sizing = plan.sizing
+    if of == "nat_bytes_day":
+        high_gib_day = sizing.compute.nat_gb.high / DAYS_PER_MONTH
+        floor_gib_day = floor or 0.0
+        gateways = sizing.network.nat_gateways
+        per_gateway = max(floor_gib_day, high_gib_day) / gateways
+        return per_gateway * GIB, {"high_gib_day": high_gib_day, "floor_gib_day": floor_gib_day, "gateways": gateways}
     scale = {
         "storage_bytes": sizing.rds.allocated_storage_gb * GIB,
-        "max_connections": min(5000, int(sizing.rds.memory_gib * GIB // RDS_BYTES_PER_CONNECTION)),
+        "max_connections": sizing.rds.max_connections,
         "timeout_ms": sizing.workers_lambda.timeout_seconds * 1000,
-        "nat_bytes_day": max(1.0, sizing.compute.nat_gb.high / DAYS_PER_MONTH) * GIB / sizing.network.nat_gateways,
     }
-    alarms = tuple(
-        Alarm(
-            id=a.id,
-            namespace=a.namespace,
-            metric=a.metric,
-            statistic=a.statistic,
-            comparison=a.comparison,
-            threshold=round(a.threshold * scale[a.of], 0) if a.of else a.threshold,
-            period_seconds=a.period_seconds,
-            per_nat_gateway=a.per_nat_gateway,
-            why=a.why,
-        )
-        for a in rules.alarms
+    return scale[of], {}
+
+
+def _alarm(a: AlarmDef, plan: PricedPlan) -> Alarm:
+    threshold = a.threshold
+    figures: dict[str, float] = {}
+    if a.of:
+        quantity, figures = _scale(a.of, a.floor, plan)
+        threshold = round(a.threshold * quantity, 0)
+    # The description is filled from the values that set the threshold, so the two cannot disagree.
+    why = a.why.format(multiple=a.threshold, threshold=threshold, threshold_gib=threshold / GIB, **figures)
+    return Alarm(
+        id=a.id,
+        namespace=a.namespace,
+        metric=a.metric,
+        statistic=a.statistic,
+        comparison=a.comparison,
+        threshold=threshold,
+        period_seconds=a.period_seconds,
+        per_nat_gateway=a.per_nat_gateway,
+        why=why,
     )
+
+
+def guard_rails(answers: Answers, plan: PricedPlan, rules: Rules) -> GuardRails:
+    alarms = tuple(_alarm(a, plan) for a in rules.alarms)
     return GuardRails(
         aws_budget_limit=aws_budget_limit(answers, list(plan.lines)),
         aws_estimate_high=round(

@@ -15,11 +15,13 @@ from generator import __version__
 from generator.plan.advice import Advice, advise
 from generator.plan.answers import Answers
 from generator.plan.budget import Line, Totals
+from generator.plan.capacity import WorkerCapacity
 from generator.plan.catalog import Catalog, load_catalog
 from generator.plan.claims import Correction, corrections
 from generator.plan.comparison import HostingOption, hosting_comparison
 from generator.plan.core import price_plan
 from generator.plan.guard_rails import GuardRails, guard_rails
+from generator.plan.limits import WorkerLimits
 from generator.plan.rules import Rule, Rules, load_rules
 from generator.plan.scaling import ScalingRow, scaling_table
 from generator.plan.sizing import Sizing
@@ -46,6 +48,43 @@ class WorkerPlan(BaseModel):
     every_minutes: int | None
     model: str | None
     model_use: str | None
+    # What the worker's code obeys; the plan prices exactly these at its high estimate.
+    limits: WorkerLimits
+
+
+class DatabaseSession(BaseModel):
+    """Settings of every worker database session (app/db.py); the reasons are in rules.yaml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The workers' Lambda timeout: a statement or an open transaction cannot outlive the function.
+    statement_timeout_ms: int
+    idle_in_transaction_session_timeout_ms: int
+    lock_timeout_ms: int
+    keepalives_idle_seconds: int
+    keepalives_interval_seconds: int
+    keepalives_count: int
+    # Unacknowledged data gives up after as long as the keepalives take to declare the peer gone.
+    tcp_user_timeout_ms: int
+    client_connection_check_interval_ms: int
+
+
+def database_session_for(sizing: Sizing, rules: Rules) -> DatabaseSession:
+    const = rules.constants
+    lambda_ms = sizing.workers_lambda.timeout_seconds * 1000
+    silent_peer_seconds = const.db_keepalives_idle_seconds + (
+        const.db_keepalives_interval_seconds * const.db_keepalives_count
+    )
+    return DatabaseSession(
+        statement_timeout_ms=lambda_ms,
+        idle_in_transaction_session_timeout_ms=lambda_ms,
+        lock_timeout_ms=min(const.db_lock_timeout_seconds * 1000, lambda_ms),
+        keepalives_idle_seconds=const.db_keepalives_idle_seconds,
+        keepalives_interval_seconds=const.db_keepalives_interval_seconds,
+        keepalives_count=const.db_keepalives_count,
+        tcp_user_timeout_ms=silent_peer_seconds * 1000,
+        client_connection_check_interval_ms=const.db_client_connection_check_interval_seconds * 1000,
+    )
 
 
 class Runtime(BaseModel):
@@ -68,11 +107,15 @@ class Runtime(BaseModel):
     sla_uptime_pct: float
     sla_latency_samples: int
     signature_clock_tolerance_seconds: int
+    secret_reread_min_interval_seconds: int
+    database: DatabaseSession
     # QStash flow control on every message to the workers: at most this many deliveries in flight, the
     # workers' reserved concurrency, whether or not the account can reserve it.
     flow_control_parallelism: int
     predeploy_snapshots_kept: int
     task_invoke_margin_seconds: int
+    # major.minor of the functions' Lambda runtime (python<version>): CI tests it, the release compiles for it.
+    lambda_python_version: str
 
 
 FAILURE_CALLBACK_ROUTE = "/workers/failed"
@@ -103,9 +146,12 @@ def runtime_for(sizing: Sizing, rules: Rules) -> Runtime:
         sla_uptime_pct=const.sla_uptime_pct,
         sla_latency_samples=const.sla_latency_samples,
         signature_clock_tolerance_seconds=const.signature_clock_tolerance_seconds,
+        secret_reread_min_interval_seconds=const.secret_reread_min_interval_seconds,
+        database=database_session_for(sizing, rules),
         flow_control_parallelism=sizing.workers_lambda.reserved_concurrency,
         predeploy_snapshots_kept=const.predeploy_snapshots_kept,
         task_invoke_margin_seconds=const.task_invoke_margin_seconds,
+        lambda_python_version=const.lambda_python_version,
     )
 
 
@@ -128,6 +174,8 @@ class Plan(BaseModel):
     hosting_comparison: tuple[HostingOption, ...]
     scaling: tuple[ScalingRow, ...]
     corrections: tuple[Correction, ...]
+    # The most users each fanned-out cron worker serves within its schedule's period.
+    capacity: dict[str, WorkerCapacity]
     advice: Advice | None
 
     def worker_manifest(self) -> dict[str, Any]:
@@ -137,8 +185,11 @@ class Plan(BaseModel):
         manifest: dict[str, Any] = {
             "project": self.project.model_dump(),
             "workers": [
-                w.model_dump(include={"name", "route", "trigger", "cron", "model", "model_use"}) for w in self.workers
+                w.model_dump(include={"name", "route", "trigger", "cron", "model", "model_use", "limits"})
+                for w in self.workers
             ],
+            # The tick publishes its chunk messages in QStash batches of at most this many.
+            "fanout": {"publish_batch_size": self.sizing.fanout_publish_batch_size},
             "qstash": {
                 "retries": rt.qstash_retries,
                 "timeout_seconds": rt.qstash_timeout_seconds,
@@ -148,6 +199,8 @@ class Plan(BaseModel):
                 "signature_clock_tolerance_seconds": rt.signature_clock_tolerance_seconds,
                 "flow_control": {"key": f"{self.project.slug}-workers", "parallelism": rt.flow_control_parallelism},
             },
+            "database": rt.database.model_dump(),
+            "secrets": {"reread_min_interval_seconds": rt.secret_reread_min_interval_seconds},
         }
         # Only the chosen workers' settings: an unchosen worker leaves no trace in the rendered repo.
         if "video_processing" in chosen:
@@ -181,6 +234,7 @@ def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | 
             every_minutes=schedules[name].every_minutes if name in schedules else None,
             model=answers.model_for(spec.model_use) if spec.model_use else None,
             model_use=spec.model_use,
+            limits=priced.sizing.worker_limits[name],
         )
         for name in answers.workers
         for spec in [rules.workers[name]]
@@ -202,5 +256,6 @@ def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | 
         hosting_comparison=tuple(hosting_comparison(answers, priced, catalog)),
         scaling=tuple(scaling_table(answers, rules)),
         corrections=tuple(corrections(answers, rules, catalog)),
+        capacity=priced.capacity,
         advice=advise(answers, priced, rules, catalog),
     )

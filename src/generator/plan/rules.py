@@ -34,6 +34,13 @@ class Constants(_Frozen):
     rds_backup_retention_days: int
     worker_timeout_seconds: int
     lambda_max_timeout_seconds: int
+    message_deadline_ratio: float = Field(gt=0, lt=1)
+    fanout_max_chunk_size: int = Field(ge=1)
+    qstash_batch_max_bytes: int = Field(ge=1024)
+    nat_bytes_per_token: float = Field(gt=0)
+    nat_request_overhead_bytes: int = Field(ge=0)
+    nat_message_bytes: int = Field(ge=1)
+    db_connections_reserved: int = Field(ge=0)
     cron_lambda_memory_mb: int
     cron_lambda_timeout_seconds: int
     qstash_retries: int
@@ -54,8 +61,15 @@ class Constants(_Frozen):
     sla_uptime_pct: float
     sla_latency_samples: int
     signature_clock_tolerance_seconds: int = Field(ge=0, le=60)
+    secret_reread_min_interval_seconds: int = Field(ge=1)
+    db_lock_timeout_seconds: int = Field(ge=1)
+    db_keepalives_idle_seconds: int = Field(ge=1)
+    db_keepalives_interval_seconds: int = Field(ge=1)
+    db_keepalives_count: int = Field(ge=1)
+    db_client_connection_check_interval_seconds: int = Field(ge=1)
     predeploy_snapshots_kept: int = Field(ge=1)
     task_invoke_margin_seconds: int = Field(ge=1)
+    lambda_python_version: str = Field(pattern=r"^3\.\d+$")
     qstash_backoff_base: float
     qstash_backoff_cap_seconds: int
     budget_alert_thresholds: tuple[int, ...]
@@ -72,6 +86,8 @@ class AlarmDef(_Frozen):
     comparison: Literal["GreaterThanThreshold", "LessThanThreshold"]
     threshold: float
     of: Literal["storage_bytes", "max_connections", "timeout_ms", "nat_bytes_day"] | None = None
+    # Lowest value of the plan quantity `of` scales (nat_bytes_day: GiB a day, before the split per gateway).
+    floor: float | None = Field(default=None, gt=0)
     period_seconds: int
     per_nat_gateway: bool = False
     why: str
@@ -87,6 +103,18 @@ class HostingProfile(_Frozen):
     summary: str
 
 
+class WorkerLimitsDef(_Frozen):
+    """What one worker's code obeys (rules.yaml explains each value); the plan derives the rest."""
+
+    max_input_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    model_calls_per_unit: int = Field(ge=0)
+    max_model_calls_per_user_per_day: int | None = Field(default=None, ge=1)
+    fan_out: bool
+    days_per_run: int | None = Field(default=None, ge=1)
+    max_payload_bytes: int = Field(ge=1024)
+
+
 class WorkerDef(_Frozen):
     route: str
     trigger: Literal["event", "cron"]
@@ -94,6 +122,18 @@ class WorkerDef(_Frozen):
     model_use: str | None
     title: str
     what: str
+    limits: WorkerLimitsDef
+
+    @model_validator(mode="after")
+    def _limits_fit_the_model_use(self) -> WorkerDef:
+        caps = (self.limits.max_input_tokens, self.limits.max_output_tokens)
+        if self.model_use and (None in caps or self.limits.model_calls_per_unit < 1):
+            raise ValueError(f"{self.route}: a worker that calls a model needs token caps and calls per unit")
+        if not self.model_use and (caps != (None, None) or self.limits.model_calls_per_unit):
+            raise ValueError(f"{self.route}: a worker without a model has no token caps or model calls")
+        if self.limits.fan_out and self.trigger != "cron":
+            raise ValueError(f"{self.route}: only cron work fans out")
+        return self
 
 
 class ModelUse(_Frozen):
@@ -157,6 +197,9 @@ class Rules(_Frozen):
 
     def rule(self, rule_id: str) -> Rule:
         return next(r for r in self.rules if r.id == rule_id)
+
+    def alarm(self, alarm_id: str) -> AlarmDef:
+        return next(a for a in self.alarms if a.id == alarm_id)
 
 
 @cache

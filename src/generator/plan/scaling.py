@@ -25,6 +25,8 @@ class ScalingRow(BaseModel):
     ai_high: float
     infrastructure_verdict: Verdict
     ai_verdict: Verdict
+    # The workers that could not serve this many users (the plan would refuse it).
+    over_capacity: tuple[str, ...]
 
 
 def scaling_table(answers: Answers, rules: Rules) -> list[ScalingRow]:
@@ -47,6 +49,7 @@ def scaling_table(answers: Answers, rules: Rules) -> list[ScalingRow]:
                 ai_high=t.ai.high,
                 infrastructure_verdict=t.infrastructure.verdict,
                 ai_verdict=t.ai.verdict,
+                over_capacity=tuple(plan.over_capacity(users)),
             )
         )
     return rows

@@ -2,6 +2,7 @@
 
 Volumes come in pairs: `low` is the usage profile as given, `high` multiplies per-user usage by the
 profile's `high_usage_factor` and bills QStash retries. Schedules fire the same number of times in both.
+Model calls and tokens are the exception: their high is what the workers' limits (app/plan.json) allow.
 """
 
 from __future__ import annotations
@@ -13,11 +14,20 @@ from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import Answers
 from generator.plan.catalog import Catalog
+from generator.plan.limits import WorkerLimits, publish_batch_size, worker_limits
 from generator.plan.rules import QStashRegion, Rules
 
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+GIB = 1024**3
+# RDS for PostgreSQL's default max_connections is LEAST(DBInstanceClassMemory / 9531392, 5000): "Quotas and
+# constraints for Amazon RDS", maximum number of database connections
+# (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html, read 2026-11-25).
+RDS_BYTES_PER_CONNECTION = 9_531_392
+RDS_MAX_CONNECTIONS_CAP = 5000
+# Burstable RDS classes (CPU credits): db.t3, db.t4g.
+BURSTABLE_PREFIX = "db.t"
 
 QStashPlanName = Literal["free", "pay-as-you-go", "fixed-1m", "fixed-10m"]
 
@@ -57,6 +67,10 @@ class RdsSizing(_Frozen):
     engine_version: str
     instance_class: str
     memory_gib: float
+    # The class's default max_connections; every concurrent worker holds one.
+    max_connections: int
+    # A burstable class (CPU credits) or not.
+    burstable: bool
     allocated_storage_gb: int
     multi_az: bool
     backup_retention_days: int
@@ -101,6 +115,9 @@ class S3Lifecycle(_Frozen):
 
 class S3Sizing(_Frozen):
     storage_gb: Range
+    # PUTs: the front-end's uploads (a video and its thumbnail each) and the roll-up's exports.
+    upload_puts: Range
+    export_puts: Range
     put_requests: Range
     get_requests: Range
     egress_gb: Range
@@ -120,6 +137,8 @@ class QStashSizing(_Frozen):
     timeout_seconds: int
     schedules: tuple[Schedule, ...]
     scheduled_messages: float
+    # One message per chunk of users per run of each fanned-out worker.
+    fanout_messages: float
     event_jobs: Range
     notifications: Range
     messages: Range
@@ -134,9 +153,25 @@ class AiUsage(_Frozen):
     use: str
     worker: str
     model: str
+    # Model calls a month: low as the usage profile expects, high as the worker's limits allow.
     requests: Range
     input_tokens: Range
     output_tokens: Range
+    # How the calls and tokens were derived, in words.
+    basis: str
+
+
+class NatTraffic(_Frozen):
+    """What the workers move through the NAT gateway a month (GB)."""
+
+    ai_gb: Range
+    qstash_gb: Range
+    # Sent to the internet (billed as egress too); the rest is received.
+    out_gb: Range
+    total_gb: Range
+    bytes_per_token: float
+    request_overhead_bytes: int
+    published_messages: Range
 
 
 class ComputeSizing(_Frozen):
@@ -146,6 +181,7 @@ class ComputeSizing(_Frozen):
     cron_gb_seconds: float
     log_gb: Range
     nat_gb: Range
+    nat: NatTraffic
 
 
 class Sizing(_Frozen):
@@ -157,6 +193,10 @@ class Sizing(_Frozen):
     network: NetworkSizing
     s3: S3Sizing
     qstash: QStashSizing
+    # What each chosen worker's code obeys (app/plan.json), by worker name.
+    worker_limits: dict[str, WorkerLimits]
+    # Chunk messages per QStash batch publish.
+    fanout_publish_batch_size: int
     ai: tuple[AiUsage, ...]
     compute: ComputeSizing
     alarms: int
@@ -190,6 +230,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     usage, users, const = answers.usage, answers.users, rules.constants
     tier = rules.tier_for(users)
     per_user = Range.of(users, users * usage.high_usage_factor)
+    retries = const.qstash_retries
+    has = set(answers.workers)
 
     raw_event_gb = usage.events_per_user_per_day * usage.event_retention_days * usage.event_bytes / 1e9
     data_gb = users * (raw_event_gb + usage.db_mb_per_user / 1000)
@@ -198,6 +240,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         engine_version=const.rds_engine_major_version,
         instance_class=tier.rds_instance_class,
         memory_gib=tier.rds_memory_gib,
+        max_connections=rds_max_connections(tier.rds_memory_gib),
+        burstable=tier.rds_instance_class.startswith(BURSTABLE_PREFIX),
         allocated_storage_gb=storage_gb,
         multi_az=tier.rds_multi_az,
         backup_retention_days=const.rds_backup_retention_days,
@@ -210,6 +254,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         replicas=tier.cache_replicas,
         nodes=1 + tier.cache_replicas,
     )
+    timeout = min(const.worker_timeout_seconds, const.lambda_max_timeout_seconds)
+    limits = {name: worker_limits(name, usage, timeout, rules) for name in answers.workers}
 
     schedules = tuple(
         Schedule(
@@ -222,68 +268,58 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         if (field := rules.workers[name].schedule_field)
         for minutes in [int(getattr(usage, field))]
     )
-    scheduled = sum(s.runs_per_month for s in schedules)
+    runs = {s.worker: s.runs_per_month for s in schedules}
+    scheduled = sum(runs.values())
+    # Each run of a fanned-out worker publishes one message per chunk of users.
+    fanout = sum(
+        runs[name] * math.ceil(users / chunk) for name, lim in limits.items() if (chunk := lim.chunk_size) is not None
+    )
     uploads = per_user.scale(usage.uploads_per_user_per_month)
     alerts = per_user.scale(usage.alerts_per_user_per_month)
-    has = set(answers.workers)
     if "video_processing" not in has:
         uploads = Range.of(0)  # no video worker: no uploads to process, no video PUTs
     event_jobs = uploads
     notifications = alerts if "alert_checker" in has else Range.of(0)
-    base_messages = Range.of(scheduled) + event_jobs + notifications
-    retries = const.qstash_retries
+    base_messages = Range.of(scheduled + fanout) + event_jobs + notifications
     messages = Range.of(base_messages.low, base_messages.high * (1 + retries))
     per_day_high = messages.high / DAYS_PER_MONTH
     qstash_plan = _qstash_plan(catalog, per_day_high, messages.high, len(schedules), const.worker_timeout_seconds)
 
-    ai_uses = []
-    for use, spec in rules.model_uses.items():
-        if spec.worker not in has:
-            continue
-        if use == "video":
-            requests = uploads
-        elif use == "alerts":
-            requests = alerts
-        else:
-            requests = per_user.scale(usage.trends_requests_per_user_per_month)
-        tokens_in = getattr(usage, f"{use}_input_tokens_per_request")
-        tokens_out = getattr(usage, f"{use}_output_tokens_per_request")
-        ai_uses.append(
-            AiUsage(
-                use=use,
-                worker=spec.worker,
-                model=answers.model_for(use),
-                requests=requests,
-                input_tokens=requests.scale(tokens_in),
-                output_tokens=requests.scale(tokens_out),
-            )
-        )
-    ai_requests = sum((u.requests for u in ai_uses), Range.of(0))
+    ai_uses = [
+        _ai_usage(use, answers, limits[spec.worker], runs, uploads, rules)
+        for use, spec in rules.model_uses.items()
+        if spec.worker in has
+    ]
+    ai_calls = sum((u.requests for u in ai_uses), Range.of(0))
 
-    # Our workers receive the scheduled and event messages (and their retries); notifications go to the
-    # users' own webhooks.
-    deliveries = Range.of(scheduled) + event_jobs
+    # Our workers receive the scheduled, fan-out and event messages (and their retries); notifications go to
+    # the users' own webhooks.
+    deliveries = Range.of(scheduled + fanout) + event_jobs
     worker_invocations = Range.of(deliveries.low, deliveries.high * (1 + retries))
     memory_gb = tier.lambda_memory_mb / 1024
-    worker_seconds = worker_invocations.scale(usage.job_base_seconds) + ai_requests.scale(usage.ai_call_seconds)
+    worker_seconds = worker_invocations.scale(usage.job_base_seconds) + ai_calls.scale(usage.model_latency_p50_seconds)
     cron_invocations = MINUTES_PER_MONTH / usage.maintenance_every_minutes
     cron_gb_seconds = cron_invocations * usage.job_base_seconds * const.cron_lambda_memory_mb / 1024
     invocations = worker_invocations + Range.of(cron_invocations)
 
-    egress = per_user.scale(usage.egress_gb_per_user_per_month)
-    exports_per_month = DAYS_PER_MONTH if "data_processing" in has else 0.0
+    # The roll-up exports each day it refreshes, every run; a retried run writes its exports again.
+    exports = sum(runs[name] * (lim.days_per_run or 0) for name, lim in limits.items() if name in runs)
+    export_puts = Range.of(exports, exports * (1 + retries))
     s3 = S3Sizing(
         storage_gb=per_user.scale(usage.storage_gb_per_user),
-        # A video and its thumbnail per upload, one export per day.
-        put_requests=uploads.scale(2) + Range.of(exports_per_month),
+        # A video and its thumbnail per upload (the front-end's presigned PUTs).
+        upload_puts=uploads.scale(2),
+        export_puts=export_puts,
+        put_requests=uploads.scale(2) + export_puts,
         get_requests=per_user.scale(usage.s3_get_requests_per_user_per_month),
-        egress_gb=egress,
+        egress_gb=per_user.scale(usage.egress_gb_per_user_per_month),
         lifecycle=S3Lifecycle(
             noncurrent_version_days=const.s3_noncurrent_version_days,
             abort_multipart_days=const.s3_abort_multipart_days,
             export_expiration_days=const.s3_export_expiration_days,
         ),
     )
+    nat = _nat_traffic(ai_uses, answers, limits, fanout, notifications, rules)
 
     return Sizing(
         tier=tier_info(rules, users),
@@ -291,7 +327,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         cache=cache,
         workers_lambda=LambdaSizing(
             memory_mb=tier.lambda_memory_mb,
-            timeout_seconds=min(const.worker_timeout_seconds, const.lambda_max_timeout_seconds),
+            timeout_seconds=timeout,
             reserved_concurrency=tier.lambda_reserved_concurrency,
         ),
         cron_lambda=CronLambdaSizing(
@@ -313,6 +349,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             timeout_seconds=const.worker_timeout_seconds,
             schedules=schedules,
             scheduled_messages=scheduled,
+            fanout_messages=fanout,
             event_jobs=event_jobs,
             notifications=notifications,
             messages=messages,
@@ -320,6 +357,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             region=rules.qstash_region_for(answers.aws_region).id,
             regions=rules.qstash_regions,
         ),
+        worker_limits=limits,
+        fanout_publish_batch_size=publish_batch_size(limits, rules),
         ai=tuple(ai_uses),
         compute=ComputeSizing(
             worker_invocations=worker_invocations,
@@ -327,10 +366,108 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             cron_invocations=cron_invocations,
             cron_gb_seconds=cron_gb_seconds,
             log_gb=invocations.scale(usage.log_kb_per_invocation / 1e6),
-            nat_gb=per_user.scale(usage.nat_gb_per_user_per_month),
+            nat_gb=nat.total_gb,
+            nat=nat,
         ),
         alarms=sum(tier.nat_gateways if a.per_nat_gateway else 1 for a in rules.alarms),
         secrets=const.secrets,
+    )
+
+
+def rds_max_connections(memory_gib: float) -> int:
+    """RDS for PostgreSQL's default max_connections: LEAST(DBInstanceClassMemory / 9,531,392, 5000)."""
+    return min(RDS_MAX_CONNECTIONS_CAP, int(memory_gib * GIB // RDS_BYTES_PER_CONNECTION))
+
+
+def _ai_usage(
+    use: str, answers: Answers, limits: WorkerLimits, runs: dict[str, float], uploads: Range, rules: Rules
+) -> AiUsage:
+    """One AI use's calls and tokens: low is the usage profile, high what the worker's limits allow."""
+    usage, users = answers.usage, answers.users
+    spec = rules.model_uses[use]
+    per_unit = limits.model_calls_per_unit
+    if use == "video":
+        calls = uploads.scale(per_unit)
+        basis = (
+            f"{per_unit} call per video: {uploads.low:,.0f} uploads a month expected, {uploads.high:,.0f} high "
+            f"({usage.high_usage_factor:g}x)"
+        )
+    else:
+        every = MINUTES_PER_MONTH / runs[spec.worker]
+        per_user_ceiling = runs[spec.worker] * per_unit
+        basis = (
+            f"at most {per_unit} call per user per run ({_figure(runs[spec.worker])} runs a month, every {every:g} min)"
+        )
+        if limits.max_model_calls_per_user_per_day is not None:
+            per_user_ceiling = min(per_user_ceiling, limits.max_model_calls_per_user_per_day * DAYS_PER_MONTH)
+            basis += f" and {limits.max_model_calls_per_user_per_day} per user per day"
+        if use == "alerts":
+            expected = min(usage.alerts_per_user_per_month, per_user_ceiling)
+            basis = f"one call per alert ({expected:g} per user a month expected); high: {basis}"
+        else:
+            expected = per_user_ceiling
+        calls = Range(low=users * expected, high=users * per_user_ceiling)
+        basis += f", {users:,} users"
+    tokens_in = getattr(usage, f"{use}_input_tokens_per_request")
+    tokens_out = getattr(usage, f"{use}_output_tokens_per_request")
+    assert limits.max_input_tokens is not None and limits.max_output_tokens is not None  # a model's worker
+    return AiUsage(
+        use=use,
+        worker=spec.worker,
+        model=answers.model_for(use),
+        requests=calls,
+        input_tokens=Range(low=calls.low * tokens_in, high=calls.high * limits.max_input_tokens),
+        output_tokens=Range(low=calls.low * tokens_out, high=calls.high * limits.max_output_tokens),
+        basis=(
+            f"{_span(calls)} calls/month ({basis}); per call {tokens_in:,.0f} in and "
+            f"{tokens_out:,.0f} out expected, at most {limits.max_input_tokens:,} in and "
+            f"{limits.max_output_tokens:,} out (app/plan.json)"
+        ),
+    )
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+
+
+def _span(values: Range) -> str:
+    low, high = f"{values.low:,.0f}", f"{values.high:,.0f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def _nat_traffic(
+    ai_uses: list[AiUsage],
+    answers: Answers,
+    limits: dict[str, WorkerLimits],
+    fanout: float,
+    notifications: Range,
+    rules: Rules,
+) -> NatTraffic:
+    """The bytes the workers move through the NAT gateway: model requests and responses (tokens at a
+    documented bytes-per-token, plus each request's headers) and the messages they publish to QStash (fan-out
+    chunks and alert notifications: about 1 KiB expected, at most the fan-out payload limit, retries in the
+    high estimate). Input tokens count as bytes even where they come from an image the model fetches by URL."""
+    const = rules.constants
+    per_token, half_overhead = const.nat_bytes_per_token, const.nat_request_overhead_bytes / 2
+    calls = sum((u.requests for u in ai_uses), Range.of(0))
+    ai_out = sum((u.input_tokens for u in ai_uses), Range.of(0)).scale(per_token) + calls.scale(half_overhead)
+    ai_in = sum((u.output_tokens for u in ai_uses), Range.of(0)).scale(per_token) + calls.scale(half_overhead)
+    published = Range.of(fanout) + notifications
+    published = Range(low=published.low, high=published.high * (1 + const.qstash_retries))
+    largest = max((lim.max_payload_bytes for lim in limits.values() if lim.chunk_size is not None), default=0)
+    high_message = max(const.nat_message_bytes, largest)
+    qstash_out = Range(low=published.low * const.nat_message_bytes, high=published.high * high_message)
+    qstash_out = qstash_out + published.scale(half_overhead)
+    qstash_in = published.scale(half_overhead)
+    gb = 1e9
+    return NatTraffic(
+        ai_gb=(ai_out + ai_in).scale(1 / gb),
+        qstash_gb=(qstash_out + qstash_in).scale(1 / gb),
+        out_gb=(ai_out + qstash_out).scale(1 / gb),
+        total_gb=(ai_out + ai_in + qstash_out + qstash_in).scale(1 / gb),
+        bytes_per_token=per_token,
+        request_overhead_bytes=const.nat_request_overhead_bytes,
+        published_messages=published,
     )
 
 

@@ -41,7 +41,8 @@ class RenderError(UserError):
 
 
 class OverBudgetError(UserError):
-    """The answers price over budget: nothing is rendered (exit 3, like `betagen estimate`)."""
+    """The answers price over budget, or past a worker's capacity: nothing is rendered (exit 3, like
+    `betagen estimate`)."""
 
     exit_code = 3
 

@@ -39,7 +39,13 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
     draw("Totals against the budgets", tables.totals(plan))
     draw("Worker hosting compared", tables.hosting(plan))
     draw("Scaling", tables.scaling(plan))
+    if plan.capacity:
+        draw("Capacity: the most users each fanned-out worker serves within its schedule", tables.capacity(plan))
     console.print("[bold]Corrections to the reference document[/]")
     for claim, _claimed, ours, reason in tables.corrections(plan).rows:
         console.print(Text(f"  - {claim}" + (f" -> ours {ours}" if ours else "") + f": {reason}"))
-    console.print(f"[bold]Verdict: [{VERDICT_STYLE[plan.totals.verdict]}]{plan.totals.verdict}[/][/]")
+    over = [o.worker for o in plan.advice.capacity] if plan.advice else []
+    if over:  # a plan a worker cannot serve never "fits", whatever its budgets say
+        console.print(f"[bold]Verdict: [{VERDICT_STYLE['over']}]over capacity ({', '.join(over)})[/][/]")
+    else:
+        console.print(f"[bold]Verdict: [{VERDICT_STYLE[plan.totals.verdict]}]{plan.totals.verdict}[/][/]")

@@ -31,6 +31,10 @@ def scaling_table(plan: Plan) -> str:
     return _markdown(tables.scaling(plan))
 
 
+def capacity_table(plan: Plan) -> str:
+    return _markdown(tables.capacity(plan))
+
+
 def corrections_table(plan: Plan) -> str:
     return _markdown(tables.corrections(plan))
 
@@ -46,7 +50,8 @@ def estimate_markdown(plan: Plan) -> str:
         "",
         f"{answers['users']:,} users in {answers['aws_region']}, tier **{plan.sizing.tier.name}**; "
         f"prices as of {plan.catalog_as_of}. Low is the usage profile as given; high assumes "
-        f"{answers['usage']['high_usage_factor']:g}x usage and billed QStash retries.",
+        f"{answers['usage']['high_usage_factor']:g}x usage and billed QStash retries, and for Azure AI every "
+        "model call the workers' limits allow at its token caps.",
         "",
         "## Budget lines",
         "",
@@ -63,6 +68,12 @@ def estimate_markdown(plan: Plan) -> str:
         "## Scaling",
         "",
         scaling_table(plan),
+        "",
+        "## Capacity",
+        "",
+        "The most users each fanned-out worker serves within its schedule (one run done before the next).",
+        "",
+        capacity_table(plan),
         "",
         "## Corrections to the reference",
         "",

@@ -66,10 +66,26 @@ def scaling(plan: Plan) -> Table:
             row.qstash_plan,
             f"{money_range(row.infrastructure_low, row.infrastructure_high)} ({row.infrastructure_verdict})",
             f"{money_range(row.ai_low, row.ai_high)} ({row.ai_verdict})",
+            f"over: {', '.join(row.over_capacity)}" if row.over_capacity else "fits",
         ]
         for row in plan.scaling
     ]
-    return Table(["Users", "Tier", "RDS", "Cache", "NAT", "QStash", "Infrastructure", "Azure AI"], rows)
+    return Table(["Users", "Tier", "RDS", "Cache", "NAT", "QStash", "Infrastructure", "Azure AI", "Capacity"], rows)
+
+
+def capacity(plan: Plan) -> Table:
+    users = plan.answers["users"]
+    rows = [
+        [
+            worker,
+            f"{c.max_users:,}",
+            c.limiting.replace("_", " "),
+            "over" if users > c.max_users else "fits",
+            c.basis,
+        ]
+        for worker, c in plan.capacity.items()
+    ]
+    return Table(["Worker", "Max users", "Limited by", f"{users:,} users", "How"], rows)
 
 
 def corrections(plan: Plan) -> Table:

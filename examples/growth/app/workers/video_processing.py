@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.ai import image_prompt
 from app.errors import PermanentJobError, RetryableJobError
+from app.prompts import image_prompt
 from app.workers.base import Job, WorkerSpec
 
 if TYPE_CHECKING:
@@ -47,6 +46,8 @@ class Payload(BaseModel):
 
 
 def _head(s3: S3Client, bucket: str, key: str) -> tuple[int, str] | None:
+    from botocore.exceptions import BotoCoreError, ClientError  # loaded with the S3 client, not with the app
+
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -137,10 +138,7 @@ def run(job: Job, payload: Payload) -> dict[str, Any]:
         Params={"Bucket": bucket, "Key": payload.thumbnail_key},
         ExpiresIn=PRESIGNED_URL_SECONDS,
     )
-    completion = job.complete(
-        image_prompt(SYSTEM_PROMPT, "Tag and describe this video thumbnail.", url),
-        max_tokens=300,
-    )
+    completion = job.complete(image_prompt(SYSTEM_PROMPT, "Tag and describe this video thumbnail.", url))
     tags, description = parse_labels(completion.text)
     _store(
         job,

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from typing import Any
 
-from devstack.stack import BUCKET
+from devstack.stack import BUCKET, LocalStack
 from devstack.tour_support import DEMO_USER, Tour, TourError
 
 ORDER = 0
 VIDEO_KEY = f"uploads/{DEMO_USER}/first-video.mp4"
 THUMBNAIL_KEY = f"uploads/{DEMO_USER}/first-video.png"
-EXAMPLE_PAYLOAD = '{"video_key": "uploads/v.mp4", "thumbnail_key": "uploads/v.png"}'
+# `make dev` uploads these two objects, so the example job it prints (and QUICK-START shows) works as pasted.
+EXAMPLE_VIDEO_KEY = "uploads/v.mp4"
+EXAMPLE_THUMBNAIL_KEY = "uploads/v.png"
+EXAMPLE_PAYLOAD = json.dumps({"video_key": EXAMPLE_VIDEO_KEY, "thumbnail_key": EXAMPLE_THUMBNAIL_KEY})
 
 
 def sample_mp4() -> bytes:
@@ -32,12 +36,21 @@ def sample_png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
+def upload_samples(stack: LocalStack, video_key: str, thumbnail_key: str) -> str:
+    s3 = stack.s3_client()
+    s3.put_object(Bucket=BUCKET, Key=video_key, Body=sample_mp4(), ContentType="video/mp4")
+    s3.put_object(Bucket=BUCKET, Key=thumbnail_key, Body=sample_png(), ContentType="image/png")
+    return f"s3://{BUCKET}/{video_key} (video/mp4), s3://{BUCKET}/{thumbnail_key} (image/png)"
+
+
 def prepare(tour: Tour) -> None:
     tour.step("upload a sample video and its thumbnail to the bucket")
-    s3 = tour.stack.s3_client()
-    s3.put_object(Bucket=BUCKET, Key=VIDEO_KEY, Body=sample_mp4(), ContentType="video/mp4")
-    s3.put_object(Bucket=BUCKET, Key=THUMBNAIL_KEY, Body=sample_png(), ContentType="image/png")
-    tour.say(f"s3://{BUCKET}/{VIDEO_KEY} (video/mp4), s3://{BUCKET}/{THUMBNAIL_KEY} (image/png)")
+    tour.say(upload_samples(tour.stack, VIDEO_KEY, THUMBNAIL_KEY))
+
+
+def seed_example(stack: LocalStack) -> str:
+    """What EXAMPLE_PAYLOAD refers to, put in place by `make dev`."""
+    return upload_samples(stack, EXAMPLE_VIDEO_KEY, EXAMPLE_THUMBNAIL_KEY)
 
 
 def payload(tour: Tour) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from typing import Any, Generic, TypeVar
 import psycopg
 from pydantic import BaseModel
 
-from app.ai import ChatMessage, Completion
 from app.errors import PermanentJobError
 from app.jobs import UsageLog
 from app.plan import WorkerPlan
+from app.prompt_budget import fit_prompt
+from app.prompts import ChatMessage, Completion
 from app.resources import Resources
 
 P = TypeVar("P", bound=BaseModel)
@@ -28,6 +29,9 @@ class Job:
     conn: psycopg.Connection
     resources: Resources
     usage: UsageLog
+    # `time.monotonic()` by which this message's work must end (the plan's message_deadline_seconds after it
+    # arrived): model calls are cut off there and the message fails as retryable, well before QStash's timeout.
+    deadline: float
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def model(self) -> str:
@@ -35,8 +39,18 @@ class Job:
             raise PermanentJobError(f"worker {self.worker.name} has no model in the plan")
         return self.worker.model
 
-    def complete(self, messages: list[ChatMessage], *, max_tokens: int = 400) -> Completion:
-        completion = self.resources.ai.complete(model=self.model(), messages=messages, max_tokens=max_tokens)
+    def complete(self, messages: list[ChatMessage]) -> Completion:
+        """One model call within the worker's limits: the prompt cut to its input cap, the answer to its output
+        cap, the call to the message's deadline."""
+        limits = self.worker.limits
+        if limits.max_input_tokens is None or limits.max_output_tokens is None:
+            raise PermanentJobError(f"worker {self.worker.name} has no token caps in the plan")
+        completion = self.resources.ai.complete(
+            model=self.model(),
+            messages=fit_prompt(messages, limits.max_input_tokens),
+            max_tokens=limits.max_output_tokens,
+            deadline=self.deadline,
+        )
         self.usage.add(completion)
         return completion
 

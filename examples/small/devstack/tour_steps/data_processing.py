@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from devstack.seed_data import seed_events
 from devstack.stack import BUCKET
 from devstack.tour_support import DEMO_USER, Tour, TourError
 
@@ -33,3 +38,17 @@ def check(tour: Tour) -> list[str]:
     if not listed:
         raise TourError("nothing was exported to the bucket")
     return [f"object exported: s3://{BUCKET}/{obj['Key']} ({obj['Size']} bytes)" for obj in listed]
+
+
+def seed_users(conn: psycopg.Connection, users: Sequence[str], *, now: datetime, rng: random.Random, **_: Any) -> str:
+    """Today's raw events: 3-40 per user."""
+    return f"{seed_events(conn, users, now, rng)} raw events today"
+
+
+def users_done(conn: psycopg.Connection, users: Sequence[str], now: datetime) -> int:
+    """Users whose events of today are rolled up (this worker does not fan out: no chunks to count)."""
+    row = conn.execute(
+        "SELECT count(DISTINCT user_id) FROM daily_aggregates WHERE day = %s AND user_id = ANY(%s)",
+        (now.date(), users),
+    ).fetchone()
+    return int(row[0]) if row else 0
