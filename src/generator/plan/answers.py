@@ -180,9 +180,10 @@ class Answers(BaseModel):
             raise ValueError(f"{region!r} is not supported (allowed: {_join(regions)})")
         return region
 
-    @field_validator("workers", mode="before")
+    @field_validator("workers", "budget_alert_thresholds", mode="before")
     @classmethod
-    def _split_workers(cls, value: Any) -> Any:
+    def _split_lists(cls, value: Any) -> Any:
+        """A list answer may be given as `a,b` (estimate's flags, copier's -d)."""
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -217,13 +218,6 @@ class Answers(BaseModel):
         if not profiles[profile].supported:
             raise ValueError(f"{profile!r} is planned but not supported yet (allowed: {_join(supported)})")
         return profile
-
-    @field_validator("budget_alert_thresholds", mode="before")
-    @classmethod
-    def _split_thresholds(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
     @field_validator("budget_alert_thresholds")
     @classmethod
