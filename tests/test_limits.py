@@ -10,23 +10,13 @@ import pytest
 from generator.cli.commands import main
 from generator.plan.answers import Answers, parse_answers
 from generator.plan.catalog import Catalog
+from generator.plan.limits import WorkerLimits
 from generator.plan.plan import Plan, build_plan
 from generator.plan.rules import Rules
 from generator.plan.sizing import MINUTES_PER_MONTH
 
 HOURS = 730
 DAYS = HOURS / 24
-# The keys of each worker's `limits` in app/plan.json (/work/notes/issue12-contract.md).
-LIMIT_KEYS = {
-    "max_input_tokens",
-    "max_output_tokens",
-    "model_calls_per_unit",
-    "max_model_calls_per_user_per_day",
-    "days_per_run",
-    "chunk_size",
-    "message_deadline_seconds",
-    "max_payload_bytes",
-}
 
 
 def manifest_workers(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -89,7 +79,7 @@ def test_plan_json_carries_every_limit_from_the_rules(reference_plan: Plan, rule
     assert set(workers) == set(rules.workers)
     for name, worker in workers.items():
         limits, spec = worker["limits"], rules.workers[name].limits
-        assert set(limits) == LIMIT_KEYS
+        assert set(limits) == set(WorkerLimits.model_fields)  # the contract model, every field written
         for key in ("max_input_tokens", "max_output_tokens", "model_calls_per_unit", "max_payload_bytes"):
             assert limits[key] == getattr(spec, key)
         assert limits["max_model_calls_per_user_per_day"] == spec.max_model_calls_per_user_per_day

@@ -13,19 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from generator.plan.limits import WorkerLimits
 from generator.render.project import checked_plan, new_project, template_root
 
 APP = template_root() / "template" / "app"
 # A limit name given a number in code: `max_tokens=300`, `max_tokens: int = 400`, `timeout = 30`, `"chunk_size": 25`.
+# Every limit of the plan's contract, and the names the SDKs and the code give them.
 LIMIT_NAMES = (
+    *WorkerLimits.model_fields,
     "max_tokens",
     "max_completion_tokens",
-    "max_input_tokens",
-    "max_output_tokens",
-    "model_calls_per_unit",
-    "max_model_calls_per_user_per_day",
-    "days_per_run",
-    "chunk_size",
     "publish_batch_size",
     "batch_size",
     "message_deadline_seconds",

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from app.ai import AIService, ChatMessage, create_ai_client, deployments, image_prompt, text_prompt
+from app.ai import AIService, ChatMessage, create_ai_client, image_prompt, text_prompt
 from app.api import create_app
 from app.errors import PermanentJobError, RetryableJobError
 from app.plan import Plan
@@ -21,21 +20,6 @@ from app.settings import Settings
 from tests.helpers import Courier, Services
 
 CAP = 300
-
-
-@pytest.fixture
-def model(plan: Plan) -> str:
-    names = deployments(plan)
-    if not names:
-        pytest.skip("no worker of this plan calls a model")
-    return names[0]
-
-
-@pytest.fixture
-def ai(settings: Settings) -> Iterator[AIService]:
-    service = AIService(create_ai_client(settings))
-    yield service
-    service.close()
 
 
 def test_every_model_worker_has_token_caps_and_a_deadline_inside_qstash_timeout(plan: Plan) -> None:

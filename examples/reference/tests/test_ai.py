@@ -7,7 +7,6 @@ for QStash (permanent: the input never passes; retryable: it may pass later), an
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,22 +18,6 @@ from app.plan import Plan
 from app.settings import Settings
 from devstack.azure_ai import AzureAIStandIn
 from tests.helpers import Services
-
-
-@pytest.fixture
-def model(plan: Plan) -> str:
-    names = deployments(plan)
-    if not names:
-        pytest.skip("no worker of this plan calls a model")
-    return names[0]
-
-
-@pytest.fixture
-def ai(settings: Settings) -> Iterator[AIService]:
-    service = AIService(create_ai_client(settings))
-    yield service
-    service.close()
-
 
 # The answer cap the calls below ask for (the workers take theirs from the plan; see tests/test_limits.py).
 ANSWER_TOKENS = 50

@@ -15,7 +15,7 @@ import requests
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from app.ai import deployments
+from app.ai import AIService, create_ai_client, deployments
 from app.api import create_app
 from app.migrate import apply_migrations
 from app.plan import Plan, load_plan
@@ -154,3 +154,18 @@ def clean_state(services: Services, db_conn: psycopg.Connection, redis_client: r
 @pytest.fixture
 def courier(client: TestClient, services: Services) -> Courier:
     return Courier(client, services)
+
+
+@pytest.fixture
+def model(plan: Plan) -> str:
+    names = deployments(plan)
+    if not names:
+        pytest.skip("no worker of this plan calls a model")
+    return names[0]
+
+
+@pytest.fixture
+def ai(settings: Settings) -> Iterator[AIService]:
+    service = AIService(create_ai_client(settings))
+    yield service
+    service.close()
