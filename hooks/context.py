@@ -30,8 +30,8 @@ class PlanContext(ContextHook):
             extra = render_context.template_context(render_context.answers_from_context(context))
         except UserError as exc:
             raise UserMessageError(f"betagen: {exc}") from None
-        if extra["plan"].advice:
-            # Over budget (a default budget under --defaults is checked here): stop before anything is
-            # written (copier removes a destination it created).
+        if extra["plan"].advice and extra["plan"].advice.refuses:
+            # Over budget or capacity (a default budget under --defaults is checked here; a plan only at risk
+            # renders): stop before anything is written (copier removes a destination it created).
             raise UserMessageError(f"betagen: {render_context.advice_line(extra['plan'])}")
         context.update(extra)

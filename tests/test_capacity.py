@@ -1,4 +1,5 @@
-"""Capacity: the most users each fanned-out worker serves within its schedule, and the refusals above it."""
+"""Capacity: the most users each fanned-out cron worker serves within its schedule, and the refusals above it
+(the event and roll-up workers: tests/test_capacity_workers.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ ROOT = template_root()
 GROWTH = ROOT / "examples" / "growth.yml"
 COPIER = str(Path(sys.executable).with_name("copier"))
 # 500 users with a slow model and the alert checker every 5 minutes: more than one run can serve.
-SLOW_ALERTS = {"users": 500, "usage": {"alert_checker_every_minutes": 5, "model_latency_p50_seconds": 9}}
+# A budget wide enough that only capacity refuses it.
+SLOW_ALERTS = {
+    "users": 500,
+    "aws_budget": 1000,
+    "usage": {"alert_checker_every_minutes": 5, "model_latency_p50_seconds": 9},
+}
 
 
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -37,7 +43,7 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def test_reference_capacity_by_hand(reference_plan: Plan) -> None:
-    assert set(reference_plan.capacity) == {"content_trends", "alert_checker"}  # the fanned-out workers
+    assert list(reference_plan.capacity) == list(reference_plan.answers["workers"])  # every worker
     for worker, every in (("content_trends", 360), ("alert_checker", 15)):
         c = reference_plan.capacity[worker]
         # 23 users a message (238 s / 10 s at p95); 2 s + 23 x 4 s = 94 s at p50; 10 in flight (db.t4g.small
@@ -58,7 +64,7 @@ def test_the_growth_answers_fit_every_worker(capsys: pytest.CaptureFixture[str])
     assert (code, err) == (0, "")
     plan = json.loads(out)
     assert plan["answers"]["users"] == 500
-    assert set(plan["capacity"]) == {"content_trends", "alert_checker"}
+    assert list(plan["capacity"]) == plan["answers"]["workers"] and len(plan["capacity"]) == 4
     for worker, c in plan["capacity"].items():
         assert c["max_users"] >= 500, worker
         assert {"max_users", "limiting", "figures"} <= set(c)
@@ -66,13 +72,15 @@ def test_the_growth_answers_fit_every_worker(capsys: pytest.CaptureFixture[str])
 
 def test_the_table_and_markdown_show_a_capacity_section(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(["estimate"], capsys)
-    assert code == 0 and "Capacity: the most users each fanned-out worker serves" in out
+    assert code == 0 and "Capacity: the most users each worker serves" in out
     assert "2,070" in out and "52,670" in out
     code, out, _ = run_main(["estimate", "--format", "markdown"], capsys)
     section = out.split("## Capacity", 1)[1].split("## ", 1)[0]
     assert code == 0 and "| Worker | Max users | Limited by | 50 users | How |" in section
     assert "| alert_checker | 2,070 | parallelism | fits |" in section
     assert "| content_trends | 52,670 | parallelism | fits |" in section
+    assert "| video_processing |" in section and "| data_processing |" in section
+    assert "| rollup throughput | fits |" in section
 
 
 def test_above_max_users_estimate_refuses_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,14 +124,18 @@ def test_the_change_named_lifts_the_limit(catalog: Catalog, rules: Rules) -> Non
 
 def test_database_connections_can_be_the_limit(catalog: Catalog, rules: Rules) -> None:
     # A pilot tier that reserves more concurrency than db.t4g.micro has connections for (112; 89 under the
-    # alarm, 84 for the workers): the database bounds the messages in flight.
-    pilot = rules.tiers[0].model_copy(update={"lambda_reserved_concurrency": 500})
-    wide = rules.model_copy(update={"tiers": (pilot, *rules.tiers[1:])})
+    # alarm, 84 for the workers, two a message as alerts call a model): the database bounds the messages in flight.
+    steps = rules.sizing.reserved_concurrency
+    pilot = steps[0].model_copy(update={"count": 500})
+    wide = rules.model_copy(
+        update={"sizing": rules.sizing.model_copy(update={"reserved_concurrency": (pilot, *steps[1:])})}
+    )
     plan = price_plan(Answers(users=10), catalog, wide)
     c = plan.capacity["alert_checker"]
     assert c.limiting == "database_connections"
-    assert c.figures["db_max_connections"] == 112 and c.figures["concurrent_messages"] == math.floor(0.8 * 112) - 5
-    assert c.max_users == 23 * 84 * 9
+    assert c.figures["db_max_connections"] == 112
+    assert c.figures["concurrent_messages"] == (math.floor(0.8 * 112) - 5) // 2 == 42
+    assert c.max_users == 23 * 42 * 9
 
 
 def test_a_model_slower_than_the_deadline_serves_no_one(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,9 +143,14 @@ def test_a_model_slower_than_the_deadline_serves_no_one(capsys: pytest.CaptureFi
     assert code == 3 and err.count("\n") == 1
     assert "content_trends cannot serve a single user" in err and "alert_checker cannot serve a single user" in err
     assert "240 s message deadline" in err and "a model answering within 238 s at p95" in err
+    assert "video_processing cannot serve a single user" in err and "data_processing" not in err
     plan = build_plan(Answers(usage={"model_latency_p95_seconds": 300}))
-    assert {c.limiting for c in plan.capacity.values()} == {"message_deadline"}
-    assert {c.max_users for c in plan.capacity.values()} == {0}
+    with_model = {w: c for w, c in plan.capacity.items() if c.figures.get("model_calls_per_unit")}
+    assert set(with_model) == {"video_processing", "content_trends", "alert_checker"}
+    assert {c.limiting for c in with_model.values()} == {"message_deadline"}
+    assert {c.max_users for c in with_model.values()} == {0}
+    # The roll-up calls no model: the latency does not bound it.
+    assert plan.capacity["data_processing"].max_users > 0
 
 
 def test_at_100000_users_the_stack_serves_them_on_a_non_burstable_database() -> None:
@@ -169,7 +186,7 @@ def test_new_and_update_stop_on_it_as_on_an_over_budget_plan() -> None:
 def test_copier_stops_before_writing_anything(tmp_path: Path) -> None:
     dest = tmp_path / "over"
     usage = "usage={alert_checker_every_minutes: 5, model_latency_p50_seconds: 9}"
-    data = ["--data", "users=500", "--data", usage]
+    data = ["--data", "users=500", "--data", "aws_budget=1000", "--data", usage]
     done = subprocess.run(
         [COPIER, "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", *data, str(ROOT), str(dest)],
         capture_output=True,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from generator.cli.commands import app, main
+from generator.cli.commands import EXIT_AT_RISK, EXIT_OVER_BUDGET, app, main
+from generator.plan.answers import Answers
+from generator.plan.core import price_plan
 
 runner = CliRunner()
 REFERENCE = ["estimate", "--users", "50", "--region", "us-east-1", "--aws-budget", "300", "--ai-budget", "1000"]
@@ -49,8 +53,17 @@ def test_json_carries_every_line_and_total() -> None:
     plan = json.loads(result.stdout)
     assert len(plan["lines"]) >= 20
     assert {"infrastructure", "ai", "all_low", "all_high", "verdict"} <= set(plan["totals"])
-    assert plan["totals"]["infrastructure"]["limit"] == 300
-    assert sum(line["cost_low"] for line in plan["lines"]) == pytest.approx(plan["totals"]["all_low"], abs=0.02)
+    # Amounts are strings with exactly two decimals, and each total is the exact sum of its lines.
+    totals = plan["totals"]
+    assert totals["infrastructure"]["limit"] == "300.00"
+    amounts = [line[key] for line in plan["lines"] for key in ("cost_low", "cost_high")]
+    amounts += [totals[b][k] for b in ("infrastructure", "ai") for k in ("limit", "low", "high", "headroom_low")]
+    assert all(re.fullmatch(r"-?\d+\.\d\d", amount) for amount in amounts), amounts
+    for budget in ("infrastructure", "ai"):
+        for end in ("low", "high"):
+            lines = [Decimal(line[f"cost_{end}"]) for line in plan["lines"] if line["budget"] == budget]
+            assert sum(lines, Decimal(0)) == Decimal(totals[budget][end])
+    assert Decimal(totals["all_low"]) == Decimal(totals["infrastructure"]["low"]) + Decimal(totals["ai"]["low"])
 
 
 def test_markdown_is_a_table() -> None:
@@ -139,7 +152,34 @@ def test_over_budget_exits_3_naming_the_overrun_and_the_change(capsys: pytest.Ca
     assert code == 3
     assert json.loads(out)["totals"]["verdict"] == "over"
     assert err.count("\n") == 1
-    assert "exceeds the aws_budget of $100.00" in err and "Cheapest change that fits: --users" in err
+    assert "exceeds the aws_budget of $100.00" in err and "Cheapest change that fits the high estimate: --users" in err
+
+
+def test_at_risk_exits_5_and_never_says_fits_or_tight(capsys: pytest.CaptureFixture[str]) -> None:
+    # An AI budget between this plan's low and high estimates: the low one fits, the high one does not.
+    ai = price_plan(Answers(users=5, ai_budget=100_000)).totals.ai
+    budget = ((ai.low + ai.high) / 2).quantize(Decimal("0.01"))
+    assert ai.low < budget < ai.high
+    code, out, err = run_main(["estimate", "--users", "5", "--ai-budget", str(budget)], capsys)
+    assert code == EXIT_AT_RISK == 5 and EXIT_OVER_BUDGET == 3
+    row = next(line for line in out.splitlines() if "Azure AI" in line and "%" in line)
+    assert "at risk" in row and "fits" not in row and "tight" not in row
+    assert "Verdict: at risk" in out and "Verdict: fits" not in out
+    # Headroom from the high end to the low, the negative one as -$x (never $-x).
+    assert f"-${ai.high - budget:,.2f} to ${budget - ai.low:,.2f}" in row and "$-" not in out
+    assert err.count("\n") == 1 and err.startswith("betagen: at risk: ai ")
+    assert f"exceeds the ai_budget of ${budget:,.2f} by ${ai.high - budget:,.2f}" in err
+    code, out, _ = run_main(["estimate", "--users", "5", "--ai-budget", str(budget), "--format", "json"], capsys)
+    plan = json.loads(out)
+    assert code == 5 and plan["totals"]["ai"]["verdict"] == "at risk" and plan["totals"]["verdict"] == "at risk"
+    assert plan["advice"]["overruns"] == [] and len(plan["advice"]["at_risk"]) == 1
+
+
+def test_the_root_help_documents_every_exit_code() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "300"})
+    text = " ".join(result.output.replace("│", " ").split())
+    for code in ("0 fits", "2 invalid input", "3 over budget or over capacity", "4 update left conflicts", "5 at risk"):
+        assert code in text, code
 
 
 def test_help_explains_every_option_with_its_default() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -66,7 +67,7 @@ def test_the_ai_high_is_calls_times_the_caps_in_plan_json(answers: dict[str, Any
             line = lines[f"ai_{use.use}_{direction}"]
             # Exactly, but for the line's rounding to the token (6 decimals of 1M tokens) and the cent's 1/100.
             assert line.quantity_high == pytest.approx(calls * cap / 1e6, abs=1e-6)
-            assert line.cost_high == pytest.approx(calls * cap / 1e6 * price.usd, abs=1e-4)
+            assert float(line.cost_high) == pytest.approx(calls * cap / 1e6 * float(price.usd), abs=0.005)
             # The low is the expected use: never above the caps.
             assert expected <= cap
             assert line.quantity_low <= line.quantity_high
@@ -157,7 +158,7 @@ def test_costs_never_fall_across_a_user_sweep() -> None:
         totals = plan.totals
         figures = (totals.infrastructure.low, totals.infrastructure.high, totals.ai.low, totals.ai.high)
         if previous is not None:
-            assert all(b >= a - 0.01 for a, b in zip(previous, figures, strict=True)), users
+            assert all(b >= a - Decimal("0.01") for a, b in zip(previous, figures, strict=True)), users
         previous = figures
         assert plan.advice is None  # every tier serves its own user counts with the default profile
 

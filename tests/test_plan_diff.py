@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -27,14 +28,16 @@ def test_a_price_change_names_the_line_both_costs_both_prices_and_both_totals() 
     old = plan_json()
     new = json.loads(json.dumps(old))
     nat = next(line for line in new["lines"] if line["id"] == "nat_hours")
-    nat["unit_price"], nat["cost_low"], nat["cost_high"] = 0.05, 36.5, 36.5
-    new["totals"]["infrastructure"]["low"] += 3.65
-    new["totals"]["infrastructure"]["high"] += 3.65
+    # Amounts are decimal strings in the JSON; an older engine's numbers read the same (below).
+    nat["unit_price"], nat["cost_low"], nat["cost_high"] = "0.05", "36.50", "36.50"
+    infra_total = new["totals"]["infrastructure"]
+    infra_total["low"] = str(Decimal(infra_total["low"]) + Decimal("3.65"))
+    infra_total["high"] = str(Decimal(infra_total["high"]) + Decimal("3.65"))
     text = diff_plans(old, new).text()
     assert f"  {nat['service']} | {nat['item']}: $32.85 ($0.045/gateway-hour) -> $36.50 ($0.05/gateway-hour)\n" in text
     infra = old["totals"]["infrastructure"]
-    before = money_range(infra["low"], infra["high"])
-    after = money_range(infra["low"] + 3.65, infra["high"] + 3.65)
+    before = money_range(Decimal(infra["low"]), Decimal(infra["high"]))
+    after = money_range(Decimal(infra["low"]) + Decimal("3.65"), Decimal(infra["high"]) + Decimal("3.65"))
     assert f"Infrastructure (AWS + Vercel + Upstash): {before} of $300.00 (fits) -> {after} of $300.00 (fits)" in text
     assert text.count("\n  ") == 2  # the one line and the one total: nothing else changed
 
@@ -54,6 +57,22 @@ def test_more_users_name_the_answer_the_sizing_and_the_verdicts() -> None:
     assert diff.lines and all(c.before != c.after for c in diff.lines)
 
 
+def test_an_older_plan_with_amounts_as_numbers_reads_the_same_as_decimal_strings() -> None:
+    new = plan_json()
+    old = json.loads(json.dumps(new))
+    for line in old["lines"]:
+        for key in ("unit_price", "cost_low", "cost_high"):
+            line[key] = float(line[key])
+    for budget in ("infrastructure", "ai"):
+        for key in ("limit", "low", "high", "headroom_low", "headroom_high"):
+            old["totals"][budget][key] = float(old["totals"][budget][key])
+    assert isinstance(new["lines"][0]["cost_low"], str)
+    assert not diff_plans(old, new).changed
+    old["lines"][0]["cost_low"] = float(new["lines"][0]["cost_low"]) + 0.01
+    changed = diff_plans(old, new).lines
+    assert [c.what for c in changed] == [f"{new['lines'][0]['service']} | {new['lines'][0]['item']}"]
+
+
 def test_a_plan_from_an_older_engine_without_some_fields_still_diffs() -> None:
     old = plan_json()
     del old["sizing"]["network"], old["totals"]["ai"]
@@ -70,15 +89,15 @@ def test_advice_is_phrased_in_the_syntax_of_the_command_in_use(syntax: str, user
     advice = {"overruns": ["x"], "change": "--users 500", "change_answers": {"users": 500}, "raise_budgets": {}}
     advice["raise_budgets"] = {"aws_budget": 611}
     line = advice_line(advice, syntax)
-    assert f"Cheapest change that fits: {users} (or raise {budget}" in line
+    assert f"Cheapest change that fits the high estimate: {users} (or raise {budget}" in line
     assert answer_option("workers", ("a", "b"), syntax) in {"--workers a,b", "--set workers=[a,b]", "-d workers=[a,b]"}
 
 
 def test_the_plan_phrases_its_own_advice_for_each_command() -> None:
     plan = build_plan(Answers(users=5000))
     assert plan.advice is not None
-    assert "Cheapest change that fits: --users " in plan.advice.one_line()
-    assert "Cheapest change that fits: --set users=" in plan.advice.one_line("set")
-    assert "Cheapest change that fits: -d users=" in plan.advice.one_line("copier")
+    assert "Cheapest change that fits the high estimate: --users " in plan.advice.one_line()
+    assert "Cheapest change that fits the high estimate: --set users=" in plan.advice.one_line("set")
+    assert "Cheapest change that fits the high estimate: -d users=" in plan.advice.one_line("copier")
     with pytest.raises(ValueError, match="answer syntax"):
         plan.advice.one_line("make")

@@ -128,7 +128,7 @@ def test_copier_refuses_an_over_budget_plan_at_each_budget_question(tmp_path: Pa
     screen = terminal.wait_for(r"Validation error for question 'aws_budget'")
     refused = next(line for line in screen.splitlines() if "Validation error for question 'aws_budget'" in line)
     assert f"exceeds the aws_budget of $300.00 by ${infrastructure.low - 300:,.2f}" in refused
-    assert "Cheapest change that fits: -d users=" in refused and "--users" not in refused
+    assert "Cheapest change that fits the high estimate: -d users=" in refused and "--users" not in refused
     assert f"raise -d aws_budget={math.ceil(infrastructure.high)}" in refused
     assert "ai_budget" not in refused  # asked next: it does not limit this answer
 
@@ -164,7 +164,7 @@ def test_betagen_new_offers_a_default_that_fits_and_refuses_a_budget_that_does_n
     screen = terminal.wait_for(r"Validation error for question 'ai_budget'")
     refused = next(line for line in screen.splitlines() if "Validation error for question 'ai_budget'" in line)
     assert "exceeds the ai_budget of $2.00" in refused
-    assert "Cheapest change that fits: --set " in refused and "-d " not in refused
+    assert "Cheapest change that fits the high estimate: --set " in refused and "-d " not in refused
     terminal.answer("1000")
     screen = terminal.wait_for(r"EXIT=\d+", timeout=120)
     assert "EXIT=0" in screen and "(fits)" in screen

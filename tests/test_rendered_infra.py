@@ -285,6 +285,7 @@ def test_budget_topic_and_secret(rendered: tuple[Path, Plan]) -> None:
         "name": f"{plan.project.slug}-aws-monthly",
         "limit_usd": rails.aws_budget_limit,
         "thresholds": list(rails.budget_alert_thresholds),
+        "aws_estimate_low": rails.aws_estimate_low,
         "aws_estimate_high": rails.aws_estimate_high,
     }
     assert ops["sla_p95_ms"] == plan.runtime.sla_p95_ms

@@ -1,4 +1,4 @@
-"""Sizing rules: tiers, Multi-AZ, storage, Lambda timeouts, QStash volume and plan, Azure tokens."""
+"""Sizing rules: component steps, Multi-AZ, storage, Lambda timeouts, QStash volume and plan, Azure tokens."""
 
 from __future__ import annotations
 
@@ -15,24 +15,42 @@ def sized(rules: Rules, catalog: Catalog, **answers):  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize(
-    ("users", "tier", "rds", "cache"),
+    ("users", "tier", "rds", "cache", "nodes", "nat", "multi_az"),
     [
-        (1, "pilot", "db.t4g.micro", "cache.t4g.micro"),
-        (20, "pilot", "db.t4g.micro", "cache.t4g.micro"),
-        (21, "beta", "db.t4g.small", "cache.t4g.small"),
-        (50, "beta", "db.t4g.small", "cache.t4g.small"),
-        (500, "beta", "db.t4g.small", "cache.t4g.small"),
-        (501, "growth", "db.t4g.medium", "cache.t4g.medium"),
-        (5001, "scale", "db.m7g.large", "cache.t4g.medium"),
-        (20_000, "scale", "db.m7g.large", "cache.t4g.medium"),
-        (20_001, "large", "db.m7g.xlarge", "cache.t4g.medium"),
-        (100_000, "large", "db.m7g.xlarge", "cache.t4g.medium"),
+        (1, "pilot", "db.t4g.micro", "cache.t4g.micro", 1, 1, False),
+        (20, "pilot", "db.t4g.micro", "cache.t4g.micro", 1, 1, False),
+        (21, "beta", "db.t4g.small", "cache.t4g.micro", 1, 1, False),
+        (50, "beta", "db.t4g.small", "cache.t4g.small", 1, 1, False),
+        (500, "beta", "db.t4g.small", "cache.t4g.small", 1, 1, False),
+        (501, "growth", "db.t4g.medium", "cache.t4g.small", 1, 1, False),
+        (751, "growth", "db.t4g.medium", "cache.t4g.small", 1, 1, True),
+        (1201, "growth", "db.t4g.medium", "cache.t4g.small", 1, 2, True),
+        (1501, "growth", "db.t4g.medium", "cache.t4g.small", 2, 2, True),
+        (5001, "scale", "db.m7g.large", "cache.t4g.medium", 2, 2, True),
+        (20_001, "large", "db.m7g.xlarge", "cache.t4g.medium", 3, 2, True),
+        (100_000, "large", "db.m7g.xlarge", "cache.t4g.medium", 3, 2, True),
     ],
 )
-def test_tier_from_user_count(rules: Rules, catalog: Catalog, users: int, tier: str, rds: str, cache: str) -> None:
+def test_each_component_follows_its_own_steps(
+    rules: Rules, catalog: Catalog, users: int, tier: str, rds: str, cache: str, nodes: int, nat: int, multi_az: bool
+) -> None:
     s = sized(rules, catalog, users=users)
-    assert (s.tier.name, s.rds.instance_class, s.cache.node_type) == (tier, rds, cache)
+    got = (s.tier.name, s.rds.instance_class, s.cache.node_type, s.cache.nodes, s.network.nat_gateways, s.rds.multi_az)
+    assert got == (tier, rds, cache, nodes, nat, multi_az)
     assert s.tier.min_users <= users <= s.tier.max_users
+
+
+def test_the_steps_come_one_at_a_time_at_the_low_end(rules: Rules, catalog: Catalog) -> None:
+    """The step that used to bring Multi-AZ, medium classes, a replica and a second NAT at 501 users is spread."""
+    steps = rules.sizing
+    multi_az = next(s.from_users for s in steps.availability if s.target_pct > steps.single_az_uptime_pct)
+    second_nat = next(s.from_users for s in steps.nat_gateways if s.count > 1)
+    replica = next(s.from_users for s in steps.cache_replicas if s.count > 0)
+    assert len({multi_az, second_nat, replica}) == 3
+    before, after = sized(rules, catalog, users=multi_az - 1), sized(rules, catalog, users=multi_az)
+    assert not before.rds.multi_az and after.rds.multi_az
+    assert after.rds.availability_target_pct > steps.single_az_uptime_pct >= before.rds.availability_target_pct
+    assert (before.network.nat_gateways, before.cache.nodes) == (after.network.nat_gateways, after.cache.nodes)
 
 
 def test_past_the_growth_tier_the_database_is_not_burstable(rules: Rules, catalog: Catalog) -> None:
@@ -40,13 +58,31 @@ def test_past_the_growth_tier_the_database_is_not_burstable(rules: Rules, catalo
     assert growth.rds.burstable and growth.rds.instance_class.startswith("db.t")
     for s in (scale, top):
         assert not s.rds.burstable and not s.rds.instance_class.startswith("db.t")
-        assert "burstable" in s.tier.why or "credit" in s.tier.why
+    why = next(step.why for step in rules.sizing.database if step.from_users == 5001)
+    assert "burstable" in why and "credit" in why
 
 
 def test_beta_is_single_az_and_growth_is_multi_az_with_replica(rules: Rules, catalog: Catalog) -> None:
-    beta, growth = sized(rules, catalog, users=50), sized(rules, catalog, users=1000)
+    beta, growth = sized(rules, catalog, users=50), sized(rules, catalog, users=2000)
     assert not beta.rds.multi_az and beta.cache.nodes == 1 and beta.network.nat_gateways == 1
     assert growth.rds.multi_az and growth.cache.nodes == 2 and growth.network.nat_gateways == 2
+
+
+def test_next_changes_name_every_step_ahead(rules: Rules, catalog: Catalog) -> None:
+    s = sized(rules, catalog, users=50)
+    ahead = {(c.component, c.from_users) for c in s.next_changes}
+    expected = {
+        (name, step.from_users)
+        for name, steps in rules.sizing.components().items()
+        for step in steps
+        if step.from_users > 50
+    }
+    assert ahead == expected
+    multi_az = next(c for c in s.next_changes if c.component == "availability")
+    assert multi_az.describe() == (
+        f"uptime target 99.5% (Single-AZ database) -> 99.9% (Multi-AZ database) from {multi_az.from_users:,} users"
+    )
+    assert sized(rules, catalog, users=100_000).next_changes == ()
 
 
 def test_rds_storage_has_a_floor_then_grows_with_data_and_headroom(rules: Rules, catalog: Catalog) -> None:
@@ -120,4 +156,4 @@ def test_cron_expressions(minutes: int, cron: str) -> None:
 
 def test_alarm_count_follows_nat_gateways(rules: Rules, catalog: Catalog) -> None:
     assert sized(rules, catalog, users=50).alarms == 9
-    assert sized(rules, catalog, users=1000).alarms == 10
+    assert sized(rules, catalog, users=2000).alarms == 10

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,24 @@ def test_the_diff_names_sizing_changes(template_repo: Path, project: Path) -> No
             in done.stdout
         )
     assert "template v1 -> v1" in done.stdout  # no newer tag: the same version, new answers
+
+
+def test_an_update_to_a_plan_at_risk_is_previewed_then_exits_5(template_repo: Path, project: Path) -> None:
+    """A budget the low estimate fits and the high one does not: not refused (that is exit 3), but flagged."""
+    ai = v2_plan(template_repo, ai_budget=100_000)["totals"]["ai"]
+    budget = ((Decimal(ai["low"]) + Decimal(ai["high"])) / 2).quantize(Decimal("0.01"))
+    done = subprocess.run(
+        [BETAGEN, "update", ".", "--dry-run", "--set", f"ai_budget={budget}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 5, done.stderr
+    assert f"of ${budget:,.2f} (at risk)" in done.stdout and "dry run: nothing written" in done.stdout
+    warning = done.stderr.splitlines()[-1]
+    assert warning.startswith("betagen: warning: at risk: ai ") and "--set ai_budget=" in warning
+    assert git(project, "status", "--porcelain") == ""
 
 
 def test_update_keeps_user_edits_and_applies_v2(template_repo: Path, project: Path) -> None:

@@ -16,6 +16,7 @@ import psycopg
 from pydantic import BaseModel, ValidationError
 
 from app.dedupe import DeliveryDeduper
+from app.deferred import record_deferred
 from app.errors import PermanentJobError
 from app.jobs import Outcome, UsageLog, printable, run_once
 from app.replay import ReplayGuard
@@ -171,7 +172,6 @@ def deliver(resources: Resources, delivery: Delivery, *, worker: str, body: JobB
         worker=worker,
         retried=delivery.retried,
         effect=lambda conn: body(conn, usage, after_commit),
-        usage=usage,
     )
     if outcome.outcome is Outcome.DONE:
         for action in after_commit:
@@ -188,11 +188,29 @@ def deliver(resources: Resources, delivery: Delivery, *, worker: str, body: JobB
             {"status": "in_progress", "message_id": message_id},
             {"Retry-After": "15"},
         )
+    if outcome.outcome is Outcome.BUDGET_EXHAUSTED:
+        return _deferred(resources, delivery, message_id, worker, outcome.error)
     if outcome.retryable:
         return Answer(500, {"status": "failed", "retryable": True, "error": outcome.error})
     return Answer(
         NON_RETRYABLE_STATUS,
         {"status": "failed", "retryable": False, "error": outcome.error},
+        NON_RETRYABLE_HEADER,
+    )
+
+
+def _deferred(resources: Resources, delivery: Delivery, message_id: str, worker: str, error: str | None) -> Answer:
+    """A job the spend guard refused: kept for `python -m app.deferred --replay`, and answered non-retryable so
+    QStash does not spend its retries on a budget that stays exhausted until it is raised or the month ends."""
+    try:
+        record_deferred(resources.pool, message_id=message_id, worker=worker, url=delivery.url, body=delivery.body)
+    except Exception:
+        # Not kept, so not given up on: QStash delivers it again, and the retry records it.
+        log.exception("could not keep deferred job %s", message_id)
+        return Answer(500, {"status": "budget_exhausted", "retryable": True, "error": error})
+    return Answer(
+        NON_RETRYABLE_STATUS,
+        {"status": "budget_exhausted", "retryable": False, "message_id": message_id, "error": error},
         NON_RETRYABLE_HEADER,
     )
 

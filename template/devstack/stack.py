@@ -164,6 +164,15 @@ class LocalStack:
                     self.progress(f"warning: stopping {name}: {exc}")
                 setattr(self, name, None)
 
+    def restart_app(self, **extra_env: str) -> None:
+        """Stops the app and starts it again on the same port with `extra_env` over the stack's variables (the
+        tour's tiny AI budget), as a new deploy of the function would; waits until it is healthy."""
+        assert self.app is not None
+        self.app.stop()
+        self.app.env = {**self.env, **extra_env}
+        self.app.start()
+        self._wait_healthy()
+
     def __enter__(self) -> LocalStack:
         return self.start()
 

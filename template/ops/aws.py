@@ -23,6 +23,7 @@ class Clients:
     cloudwatch: Any
     budgets: Any
     sts: Any
+    ce: Any
 
     @classmethod
     def for_region(cls, region: str) -> Clients:
@@ -42,4 +43,6 @@ class Clients:
             # Budgets is a global service whose endpoint lives in us-east-1.
             budgets=session.client("budgets", region_name="us-east-1", config=_CONFIG),
             sts=client("sts"),
+            # Cost Explorer's endpoint, like Budgets', is in us-east-1 whatever the stack's region.
+            ce=session.client("ce", region_name="us-east-1", config=_CONFIG),
         )

@@ -1,4 +1,4 @@
-"""`python -m ops deploy|verify|rollback`: the scripts at the repository root call this."""
+"""`python -m ops deploy|verify|rollback|spend`: the scripts at the repository root (and `make spend`) call this."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ops.aws import Clients
 from ops.config import OpsEnv, OpsPlan
 from ops.console import Console
-from ops.deploy import Context, Hooks, deploy, verify_only
+from ops.deploy import Context, Hooks, deploy, spend_only, verify_only
 from ops.errors import OpsError
 from ops.rollback import rollback
 
@@ -27,6 +27,10 @@ def parser() -> argparse.ArgumentParser:
     )
     v = commands.add_parser("verify", help="check the deployed stack against the plan")
     v.add_argument("--dry-run", action="store_true", help="verify only reads; accepted for symmetry")
+    commands.add_parser(
+        "spend",
+        help="month-to-date spend and month-end forecast against the plan; exit 4 when a forecast exceeds its budget",
+    )
     r = commands.add_parser("rollback", help="move live back and restore its schedules")
     r.add_argument("--version", help="the Lambda version to go back to (default: the previous one)")
     r.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
@@ -44,6 +48,8 @@ def main(argv: Sequence[str] | None = None, *, hooks: Hooks | None = None, conso
             return deploy(ctx, yes=args.yes, dry_run=args.dry_run, preflight_only=args.preflight)
         if args.command == "verify":
             return verify_only(ctx)
+        if args.command == "spend":
+            return spend_only(ctx)
         return rollback(ctx, version=args.version, dry_run=args.dry_run)
     except OpsError as exc:
         console.line(f"{args.command} failed: {exc}")

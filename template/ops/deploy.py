@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -15,12 +16,14 @@ from ops import parameters
 from ops.aws import Clients
 from ops.config import SECRET_VARS, TEMPLATE_PATH, OpsEnv, OpsPlan
 from ops.console import Console
-from ops.errors import NotConfirmedError, VerifyFailedError
+from ops.errors import NotConfirmedError, PreflightError, VerifyFailedError
 from ops.preflight import Findings
 from ops.preflight import preflight as run_checks
 from ops.release import Releaser, build_package, git_revision, invoke_task, task_client
 from ops.schedules import Schedules, current_plan, qstash_client, record_plan, recorded_plan, without_schedules
 from ops.snapshots import predeploy_identifier, prune_predeploy_snapshots
+from ops.spend import OverBudgetError, SpendSources, ledger_from_task, spend_report
+from ops.spend_sources import AiActual, CostExplorer, Month, SpendSourceError
 from ops.stack import Stack
 from ops.steps import Run
 from ops.verify import Check, check_alarms, check_budget, check_health, check_latency, check_schedules, check_stack
@@ -36,6 +39,11 @@ class Hooks:
     migrate: Callable[[dict[str, str]], list[str]] | None = None
     stack_poll_seconds: float = 10.0
     sleep: Callable[[float], None] = time.sleep
+    # The spend report: the AI ledger is read in the cron Lambda (inside the VPC) unless replaced; Cost
+    # Explorer's tag status and forecast go to `cost_explorer_meta` when given (moto has neither API).
+    spend_ledger: Callable[[], list[AiActual]] | None = None
+    cost_explorer_meta: Any | None = None
+    month: Callable[[], Month] = Month.current
 
 
 @dataclass
@@ -65,6 +73,22 @@ class Context:
 
     def public_url(self, outputs: dict[str, str]) -> str:
         return (self.env.public_base_url or outputs.get("FunctionUrl", "")).rstrip("/")
+
+    def spend_sources(self, outputs: dict[str, str]) -> SpendSources:
+        ledger = self.hooks.spend_ledger
+        if ledger is None:
+            cron = outputs.get("CronFunctionName")
+            if not cron:
+                raise SpendSourceError(f"stack {self.env.stack_name} has no cron function to read the spend ledger")
+            client = task_client(self.env.region, self.plan)
+            ledger = ledger_from_task(lambda task: invoke_task(client, cron, task))
+        return SpendSources(
+            CostExplorer(self.clients.ce, self.hooks.cost_explorer_meta),
+            ledger,
+            self.env.qstash_url,
+            self.env.values.get("QSTASH_TOKEN", ""),
+            now=self.hooks.month,
+        )
 
 
 def preflight(ctx: Context, *, needs_secrets: bool, full: bool = False) -> Findings:
@@ -333,7 +357,29 @@ def verify_only(ctx: Context) -> int:
     console.step("verify", f"{ctx.env.stack_name} against the plan")
     checks = run_verify(ctx, outputs, account, status=status)
     failed = [c.name for c in checks if not c.ok]
+    over: OverBudgetError | None = None
+    try:
+        spend_report(ctx.spend_sources(outputs), console)
+    except OverBudgetError as exc:
+        over = exc
+    except SpendSourceError as exc:
+        console.detail(f"FAIL spend: {exc}")
+        failed.append("spend")
     if failed:
         raise VerifyFailedError(failed)
     console.line(f"verified: {len(checks)} checks passed")
+    if over is not None:
+        raise over
     return 0
+
+
+def spend_only(ctx: Context) -> int:
+    """`make spend`: the plan-vs-actual report alone; exit 4 (OverBudgetError) when a forecast exceeds its budget."""
+    problems = ctx.env.problems(ctx.plan, needs_secrets=False)
+    for problem in problems:
+        ctx.console.line(f"  {problem}")
+    if problems:
+        raise PreflightError(problems)
+    stack = ctx.stack()
+    outputs = stack.outputs() if stack.status() else {}
+    return spend_report(ctx.spend_sources(outputs), ctx.console)

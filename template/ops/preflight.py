@@ -102,12 +102,12 @@ def _tools(report: _Report, *, packaging: bool) -> None:
 
 def _budget(report: _Report, budgets: Any, account: str, plan: OpsPlan) -> None:
     budget = plan.budget
-    high, limit = budget.aws_estimate_high, budget.limit_usd
-    if high > limit:
+    low, high, limit = budget.aws_estimate_low, budget.aws_estimate_high, budget.limit_usd
+    if low > limit:
         report.fail(
             "budget",
             [
-                f"the plan's AWS high estimate ${high:,.2f}/month exceeds the AWS budget ${limit:,.2f}/month:"
+                f"the plan's AWS low estimate ${low:,.2f}/month exceeds the AWS budget ${limit:,.2f}/month:"
                 " raise aws_budget or plan fewer users (betagen estimate shows both)"
             ],
         )
@@ -130,6 +130,16 @@ def _budget(report: _Report, budgets: Any, account: str, plan: OpsPlan) -> None:
         state = f"{budget.name} is ${current:,.2f} now; the stack sets it to the plan's"
     else:
         state = f"{budget.name} is in place"
+    if high > limit:
+        # At risk (the plan's own verdict): the expected use fits, the ceiling does not. The deploy goes on; the
+        # budget's alerts are what tells the founder when the month heads past it.
+        report.warn(
+            "budget",
+            f"at risk: the plan's AWS estimate ${low:,.2f}-${high:,.2f}/month passes the ${limit:,.2f} AWS budget at"
+            f" its high end; {state} and alerts at {', '.join(f'{t}%' for t in budget.thresholds)}"
+            " (raise aws_budget to cover the high estimate: betagen estimate shows it)",
+        )
+        return
     report.ok("budget", f"the plan's AWS high estimate ${high:,.2f}/month fits the ${limit:,.2f} AWS budget; {state}")
 
 

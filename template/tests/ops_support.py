@@ -454,6 +454,33 @@ class Recorder:
             raise RuntimeError(self.fail_with)
         return apply_migrations(self.database_url)
 
+    def spend_rows(self) -> list[Any]:
+        """The spend ledger read locally (on AWS the cron Lambda's `spend` task reads it)."""
+        import psycopg
+
+        from ops.spend_sources import ledger_rows
+
+        with psycopg.connect(self.database_url) as conn:
+            return ledger_rows(conn)
+
+
+def cost_explorer_tag_status(status: str = "Inactive") -> Any:
+    """A Cost Explorer client answering ListCostAllocationTags once (moto has no such API: Stubber instead)."""
+    from ops.spend import SpendPlan
+
+    key = SpendPlan.load().tag_key
+    client = boto3.client(  # type: ignore[call-overload]
+        "ce", region_name="us-east-1", aws_access_key_id="stub", aws_secret_access_key="stub"
+    )
+    stubber = Stubber(client)
+    stubber.add_response(
+        "list_cost_allocation_tags",
+        {"CostAllocationTags": [{"TagKey": key, "Type": "UserDefined", "Status": status}]},
+        {"TagKeys": [key], "Type": "UserDefined"},
+    )
+    stubber.activate()
+    return client
+
 
 def ops_context(
     deployed: Deployed,
@@ -474,5 +501,7 @@ def ops_context(
         migrate=recorder.migrate,
         stack_poll_seconds=0.0,
         sleep=lambda seconds: None,
+        spend_ledger=recorder.spend_rows,
+        cost_explorer_meta=cost_explorer_tag_status(),
     )
     return Context(world.plan, world.env(), clients, world.console(), hooks, template_path=STACK_TEMPLATE)

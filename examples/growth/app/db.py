@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from app.aws import AwsClients
 from app.db_credentials import DatabaseCredentials
 from app.plan import DatabasePlan
 from app.settings import Settings
 
 
-def database_credentials(settings: Settings) -> DatabaseCredentials:
+def database_credentials(settings: Settings, aws: Callable[[], AwsClients] | None = None) -> DatabaseCredentials:
     """DATABASE_URL, with the user and password of DATABASE_SECRET_ARN's secret when it is set (on AWS)."""
     return DatabaseCredentials(
         settings.database_url.get_secret_value(),
         settings.database_secret_arn,
         timeout_seconds=settings.database_connect_timeout_seconds,
+        aws=aws,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from app.aws import AwsClients
 from app.secrets import secrets_manager_client
 
 T = TypeVar("T")
@@ -51,11 +52,13 @@ class DatabaseCredentials:
         *,
         timeout_seconds: float = 5.0,
         client: Any = None,
+        aws: Callable[[], AwsClients] | None = None,
     ) -> None:
         self.database_url = database_url
         self.secret_arn = secret_arn
         self._timeout_seconds = timeout_seconds
         self._client = client
+        self._aws = aws  # the process's AWS clients (app.resources): one session for every secret and S3
         self._conninfo: str | None = None
         self._reads = 0
         self._lock = threading.Lock()
@@ -106,7 +109,8 @@ class DatabaseCredentials:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self._client is None:
-            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds)
+            aws = self._aws() if self._aws is not None else None
+            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
         self._reads += 1
         try:
             raw = self._client.get_secret_value(SecretId=self.secret_arn)["SecretString"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -119,6 +120,22 @@ class SecretsPlan(_Model):
     reread_min_interval_seconds: int = Field(gt=0)
 
 
+class ModelPrices(_Model):
+    """What one model's tokens cost, as the plan priced them (USD per million tokens)."""
+
+    input_usd_per_1m: Decimal = Field(ge=0)
+    output_usd_per_1m: Decimal = Field(ge=0)
+
+
+class SpendGuardPlan(_Model):
+    """The AI budget the spend guard (app/spend_guard.py) enforces: a monthly cap, the percentages of it that
+    raise an alert, and the prices it reserves and settles each model call at."""
+
+    monthly_cap_usd: Decimal = Field(ge=0)
+    alert_thresholds_pct: tuple[int, ...]
+    models: dict[str, ModelPrices]
+
+
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -134,6 +151,7 @@ class Plan(_Model):
     database: DatabasePlan
     secrets: SecretsPlan
     fanout: FanoutPlan
+    spend_guard: SpendGuardPlan
 
     @model_validator(mode="after")
     def _unique_workers(self) -> Plan:
@@ -142,6 +160,8 @@ class Plan(_Model):
         if len(set(names)) != len(names) or len(set(routes)) != len(routes):
             raise ValueError("worker names and routes must be unique")
         for worker in self.workers:
+            if worker.model and worker.model not in self.spend_guard.models:
+                raise ValueError(f"worker {worker.name}: spend_guard.models has no price for {worker.model}")
             # QStash cuts a delivery off at its timeout and retries it: the work must end before that.
             if worker.limits.message_deadline_seconds >= self.qstash.timeout_seconds:
                 raise ValueError(f"worker {worker.name}: message_deadline_seconds must be below qstash.timeout_seconds")

@@ -1,7 +1,7 @@
 """The long-lived clients one process shares across requests (built once, reused by warm Lambdas).
 
 Each client is built, and its SDK imported, by the first request that uses it: a cold start pays for what its
-route uses (the failure callback never loads boto3 or the AI SDK: see benchmarks/cold_start.py), and importing
+route uses (the failure callback never loads botocore or the AI client: see benchmarks/cold_start.py), and importing
 the app (Lambda's init, the tests) needs no network. Later requests reuse what the first ones built.
 """
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from qstash import QStash
 
     from app.ai import AIService
+    from app.aws import AwsClients
+    from app.db_credentials import DatabaseCredentials
     from app.publisher import QStashClients
     from app.secrets import AppSecrets
     from app.signature import SignatureVerifier
@@ -44,15 +46,48 @@ class Resources:
         return value
 
     @property
+    def aws(self) -> AwsClients:
+        """One botocore session for S3 and every secret (app/aws.py); botocore is imported by its first client."""
+        from app.aws import AwsClients
+
+        return self._once("aws", AwsClients)
+
+    def _aws(self) -> AwsClients:
+        return self.aws
+
+    @property
+    def db_credentials(self) -> DatabaseCredentials:
+        """One reader of the database secret for both pools: one GetSecretValue per container, not one per pool."""
+        from app.db import database_credentials
+
+        return self._once("db_credentials", lambda: database_credentials(self.settings, self._aws))
+
+    @property
     def pool(self) -> ConnectionPool:
         def build() -> ConnectionPool:
             from app.db import create_pool
 
-            pool = create_pool(self.settings, database=self.plan.database)
+            credentials = self.db_credentials
+            pool = create_pool(self.settings, database=self.plan.database, credentials=credentials)
             pool.open(wait=False)
             return pool
 
         return self._once("pool", build)
+
+    @property
+    def ledger_pool(self) -> ConnectionPool:
+        """Connections of the AI spend ledger (app/spend_guard.py), which commits while the job's transaction is
+        open on `pool`: opened by the process's first model call, none kept open by a process that makes none."""
+
+        def build() -> ConnectionPool:
+            from app.db import create_pool
+
+            settings = self.settings.model_copy(update={"database_pool_min_size": 0})
+            pool = create_pool(settings, database=self.plan.database, credentials=self.db_credentials)
+            pool.open(wait=False)
+            return pool
+
+        return self._once("ledger_pool", build)
 
     @property
     def secrets(self) -> AppSecrets:
@@ -60,7 +95,9 @@ class Resources:
         from app.secrets import AppSecrets
 
         interval = self.plan.secrets.reread_min_interval_seconds
-        return self._once("secrets", lambda: AppSecrets(self.settings, reread_min_interval_seconds=interval))
+        return self._once(
+            "secrets", lambda: AppSecrets(self.settings, reread_min_interval_seconds=interval, aws=self._aws)
+        )
 
     @property
     def redis(self) -> redis.Redis:
@@ -69,7 +106,8 @@ class Resources:
             from app.secrets import cache_token_reader
 
             interval = self.plan.secrets.reread_min_interval_seconds
-            return create_redis(self.settings, cache_token_reader(self.settings, reread_min_interval_seconds=interval))
+            reader = cache_token_reader(self.settings, reread_min_interval_seconds=interval, aws=self._aws)
+            return create_redis(self.settings, reader)
 
         return self._once("redis", build)
 
@@ -77,7 +115,7 @@ class Resources:
     def s3(self) -> S3Client:
         from app.storage import create_s3
 
-        return self._once("s3", lambda: create_s3(self.settings))
+        return self._once("s3", lambda: create_s3(self.settings, aws=self.aws))
 
     @property
     def ai(self) -> AIService:
@@ -110,7 +148,7 @@ class Resources:
         """Closes the clients that were built (nothing is imported or opened to close the others)."""
         with self._lock:
             built, self._built = self._built, {}
-        for name in ("pool", "redis", "ai"):
+        for name in ("pool", "ledger_pool", "redis", "ai"):
             if name in built:
                 built[name].close()
 

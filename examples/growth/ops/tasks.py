@@ -1,4 +1,5 @@
-"""Tasks the cron Lambda runs inside the VPC: `migrate` (invoked by deploy.sh) and `maintenance` (EventBridge).
+"""Tasks the cron Lambda runs inside the VPC: `migrate` (invoked by deploy.sh), `spend` (the AI spend ledger, for
+`make spend` and verify.sh) and `maintenance` (EventBridge).
 
 The deploying machine cannot reach the private database, so migrations run here, from the same package
 as the workers being released.
@@ -24,6 +25,31 @@ def migrate() -> dict[str, Any]:
     return {"ok": True, "applied": applied}
 
 
+def spend() -> dict[str, Any]:
+    """The AI spend ledger's month to date, per worker and model (ops/spend.py prints it against the plan)."""
+    import psycopg
+
+    from app.db_credentials import DatabaseCredentials
+    from app.spend_guard import month_to_date
+
+    def read(conninfo: str) -> list[dict[str, Any]]:
+        with psycopg.connect(conninfo) as conn:
+            return [
+                {
+                    "worker": row.worker,
+                    "model": row.model,
+                    "calls": row.calls,
+                    "input_tokens": row.input_tokens,
+                    "output_tokens": row.output_tokens,
+                    "usd": str(row.usd),  # exact: the report adds it up as a Decimal
+                }
+                for row in month_to_date(conn)
+            ]
+
+    credentials = DatabaseCredentials(os.environ["DATABASE_URL"], os.environ.get("DATABASE_SECRET_ARN", ""))
+    return {"ok": True, "rows": credentials.connect(read)}
+
+
 def maintenance() -> dict[str, Any]:
     """A heartbeat of the dependencies; its failures show in the Lambda error alarm."""
     from app.health import check_health
@@ -42,7 +68,16 @@ def maintenance() -> dict[str, Any]:
     return {"ok": True, "health": report}
 
 
-TASKS = {"migrate": migrate, "maintenance": maintenance}
+def replay_deferred() -> dict[str, Any]:
+    """`python -m app.deferred --replay` inside the VPC: the jobs the AI spend guard deferred, published again once
+    (its lines go to the function's log; README.md, "Azure AI spend guard", says when to run it)."""
+    from app.deferred import main
+
+    code = main(["--replay"])
+    return {"ok": code == 0, "exit_code": code}
+
+
+TASKS = {"migrate": migrate, "spend": spend, "replay_deferred": replay_deferred, "maintenance": maintenance}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -58,12 +58,13 @@ def record_failure(conn: psycopg.Connection, callback: FailureCallback) -> dict[
             _decode(callback.source_body),
         ),
     )
-    # The job row may still say `running` or `received` if the last attempt crashed: settle it.
+    # The job row may still say `running` or `received` if the last attempt crashed: settle it. A job the spend
+    # guard deferred keeps its state: it waits for `python -m app.deferred --replay`, it did not fail.
     updated = conn.execute(
         "UPDATE jobs SET state = 'failed', retryable = false,"
         " error = coalesce(error, 'QStash gave up') || ' (retries exhausted)', finished_at = now()"
-        " WHERE message_id = %s AND state <> 'done' AND NOT (state = 'failed' AND retryable = false"
-        " AND error LIKE '%%(retries exhausted)')",
+        " WHERE message_id = %s AND state NOT IN ('done', 'budget_exhausted')"
+        " AND NOT (state = 'failed' AND retryable = false AND error LIKE '%%(retries exhausted)')",
         (callback.source_message_id,),
     )
     return {

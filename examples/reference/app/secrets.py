@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from app.aws import AwsClients
 from app.settings import Settings
 
 # The app secret's keys (a JSON object); deploy.sh writes them from the same variables of its env file.
@@ -28,19 +29,12 @@ class SecretsError(Exception):
     """A secret cannot be read, or does not hold what the app needs: the deployment must be fixed."""
 
 
-def secrets_manager_client(secret_arn: str, timeout_seconds: float) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    # The secret's own region (an ARN names it); short timeouts and few retries: a cold start waits on this.
+def secrets_manager_client(secret_arn: str, timeout_seconds: float, aws: AwsClients | None = None) -> Any:
+    """The Secrets Manager client of the secret's own region (an ARN names it); short timeouts and few retries: a
+    cold start waits on it. `aws`: the process's clients (app.resources), shared by every secret it reads."""
     parts = secret_arn.split(":")
     region = parts[3] if len(parts) > 6 and parts[3] else None
-    config = Config(
-        connect_timeout=timeout_seconds,
-        read_timeout=timeout_seconds,
-        retries={"max_attempts": 3, "mode": "standard"},
-    )
-    return boto3.session.Session().client("secretsmanager", region_name=region, config=config)
+    return (aws or AwsClients()).client("secretsmanager", region=region, timeout_seconds=timeout_seconds)
 
 
 class SecretReader:
@@ -53,9 +47,11 @@ class SecretReader:
         reread_min_interval_seconds: float,
         timeout_seconds: float = 5.0,
         client: Any = None,
+        aws: Callable[[], AwsClients] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.secret_arn = secret_arn
+        self._aws = aws
         self._interval = reread_min_interval_seconds
         self._timeout_seconds = timeout_seconds
         self._client = client
@@ -89,7 +85,8 @@ class SecretReader:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self._client is None:
-            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds)
+            aws = self._aws() if self._aws is not None else None
+            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
         self._reads += 1
         self._read_at = self._clock()
         try:
@@ -110,6 +107,7 @@ class AppSecrets:
         *,
         reread_min_interval_seconds: float,
         client: Any = None,
+        aws: Callable[[], AwsClients] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._env: dict[str, str] = {
@@ -120,6 +118,7 @@ class AppSecrets:
                 settings.app_secret_arn,
                 reread_min_interval_seconds=reread_min_interval_seconds,
                 client=client,
+                aws=aws,
                 clock=clock,
             )
             if settings.app_secret_arn
@@ -171,11 +170,14 @@ class AppSecrets:
         return {str(key): str(value) for key, value in loaded.items() if key in APP_SECRET_NAMES}
 
 
-def cache_token_reader(settings: Settings, *, reread_min_interval_seconds: float) -> SecretReader | None:
+def cache_token_reader(
+    settings: Settings, *, reread_min_interval_seconds: float, aws: Callable[[], AwsClients] | None = None
+) -> SecretReader | None:
     """The cache's AUTH token on AWS (a plain-string secret); None locally, where REDIS_URL carries any password."""
     if not settings.redis_auth_secret_arn:
         return None
     return SecretReader(
         settings.redis_auth_secret_arn,
         reread_min_interval_seconds=reread_min_interval_seconds,
+        aws=aws,
     )

@@ -26,6 +26,13 @@ publish requests fail (a QStash outage mid-fan-out, for tests). Flow control (`U
 `parallelism` is honoured: at most that many delivery attempts in flight per key, the rest wait for a free
 slot ("Flow Control", https://upstash.com/docs/qstash/features/flowcontrol, read 2026-11-25); `rate` and
 `period` are recorded, not enforced. A development stand-in, not QStash: no topics, queues or DLQ API.
+
+Events (`GET /v2/events`, what `make spend` counts messages with): every accepted publish and schedule tick is a
+CREATED event, a delivery a DELIVERED one, a message given up a FAILED one. As QStash answers them: newest first,
+filtered by `state`, `messageId`, `fromDate` and `toDate` (Unix milliseconds, inclusive), `count` a page (at
+most 1000, the default), and a `cursor` for the next page, absent on the last ("Events", Upstash QStash Python
+SDK examples, https://upstash.com/docs/qstash/sdks/py/examples/events, read 2026-11-25, and the request and
+answer of the `qstash` SDK's `log.list`). `record_event` adds one at a chosen time (a month of traffic, in tests).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 
@@ -56,6 +63,8 @@ NON_RETRYABLE_STATUS = 489
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Not a QStash API: the stand-in's own view of one message (state and attempts), for `devstack.send`.
 MESSAGE_STATUS_PATH = "/devstack/messages/"
+EVENTS_PATH = "/v2/events"
+EVENTS_PAGE_MAX = 1000
 
 
 def backoff_seconds(retry: int, scale: float = 1.0) -> float:
@@ -79,6 +88,33 @@ class PublishedMessage:
     destination: str
     body: bytes
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of QStash's event log (what GET /v2/events lists)."""
+
+    sequence: int
+    time_ms: int
+    message_id: str
+    state: str
+    url: str
+    schedule_id: str | None = None
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.time_ms, self.sequence)
+
+    def to_json(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "time": self.time_ms,
+            "messageId": self.message_id,
+            "state": self.state,
+            "url": self.url,
+        }
+        if self.schedule_id:
+            answer["scheduleId"] = self.schedule_id
+        return answer
 
 
 @dataclass(frozen=True)
@@ -142,6 +178,7 @@ class QStashStandIn(LoopbackServer):
         self.messages: dict[str, Message] = {}
         self.attempts: list[Attempt] = []
         self.dead_letters: list[Message] = []
+        self.events: list[Event] = []
         self._dedupe: dict[str, str] = {}
         # (publish requests still accepted, then how many to refuse, with which status)
         self._refusal: tuple[int, int, int] | None = None
@@ -186,6 +223,7 @@ class QStashStandIn(LoopbackServer):
             self.messages.clear()
             self.attempts.clear()
             self.dead_letters.clear()
+            self.events.clear()
             self._queue.clear()
             self._in_flight.clear()
             self._waiting.clear()
@@ -224,6 +262,7 @@ class QStashStandIn(LoopbackServer):
                     headers=_upstash_headers(headers, "upstash-"),
                 )
             )
+            self._record(message_id, destination, "CREATED")
         if self.delivers:
             self.enqueue(
                 Message(
@@ -241,6 +280,59 @@ class QStashStandIn(LoopbackServer):
             )
         return {"messageId": message_id}
 
+    def record_event(
+        self, message_id: str, url: str, state: str, *, at_ms: int | None = None, schedule_id: str | None = None
+    ) -> Event:
+        """Adds an event to the log (at `at_ms`, default now): traffic a test needs without sending it."""
+        with self.lock:
+            return self._record(message_id, url, state, at_ms=at_ms, schedule_id=schedule_id)
+
+    def _record(
+        self, message_id: str, url: str, state: str, *, at_ms: int | None = None, schedule_id: str | None = None
+    ) -> Event:
+        """Called with the lock held."""
+        event = Event(
+            sequence=len(self.events),
+            time_ms=at_ms if at_ms is not None else int(time.time() * 1000),
+            message_id=message_id,
+            state=state,
+            url=url,
+            schedule_id=schedule_id,
+        )
+        self.events.append(event)
+        return event
+
+    def list_events(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """GET /v2/events: (status, answer) for these query parameters."""
+        try:
+            count = int(query.get("count") or EVENTS_PAGE_MAX)
+            since = int(query["fromDate"]) if query.get("fromDate") else None
+            until = int(query["toDate"]) if query.get("toDate") else None
+            after = tuple(int(part) for part in query["cursor"].split("-")) if query.get("cursor") else None
+        except ValueError:
+            return 400, {"error": "count, fromDate and toDate are integers; cursor is the one a page returned"}
+        if not 0 < count <= EVENTS_PAGE_MAX:
+            return 400, {"error": f"count must be between 1 and {EVENTS_PAGE_MAX}"}
+        with self.lock:
+            matching = sorted(
+                (
+                    e
+                    for e in self.events
+                    if (not query.get("state") or e.state == query["state"])
+                    and (not query.get("messageId") or e.message_id == query["messageId"])
+                    and (since is None or e.time_ms >= since)
+                    and (until is None or e.time_ms <= until)
+                    and (after is None or e.order < after)
+                ),
+                key=lambda e: e.order,
+                reverse=True,
+            )
+        page = matching[:count]
+        answer: dict[str, Any] = {"events": [e.to_json() for e in page]}
+        if len(matching) > count:
+            answer["cursor"] = f"{page[-1].time_ms}-{page[-1].sequence}"
+        return 200, answer
+
     def tick(self) -> int:
         self._clock += 1
         return self._clock
@@ -256,12 +348,14 @@ class QStashStandIn(LoopbackServer):
 
     def trigger_schedule(self, schedule_id: str) -> str:
         """One tick of a schedule now, as QStash's cron would fire it; returns the new message id."""
+        message_id = _new_message_id()
         with self.lock:
             schedule = dict(self.schedules[schedule_id])
+            self._record(message_id, str(schedule["destination"]), "CREATED", schedule_id=schedule_id)
         body = schedule.get("body") or ""
         return self.enqueue(
             Message(
-                message_id=_new_message_id(),
+                message_id=message_id,
                 url=str(schedule["destination"]),
                 body=body.encode(),
                 method=str(schedule.get("method") or "POST"),
@@ -357,6 +451,7 @@ class QStashStandIn(LoopbackServer):
             self._release_slot(message)
             if _succeeded(attempt):
                 message.state = "delivered"
+                self._record(message.message_id, message.url, "DELIVERED", schedule_id=message.schedule_id)
             elif attempt.non_retryable:
                 self._give_up(message, attempt)
             elif message.retried < message.max_retries:
@@ -370,6 +465,7 @@ class QStashStandIn(LoopbackServer):
         """Called with the lock held: dead-letters the message and queues its failure callback."""
         message.state = "failed"
         self.dead_letters.append(message)
+        self._record(message.message_id, message.url, "FAILED", schedule_id=message.schedule_id)
         if not message.failure_callback:
             return
         callback = Message(
@@ -531,6 +627,10 @@ class _Handler(JsonHandler):
         standin = self.standin
         if self.path.startswith(MESSAGE_STATUS_PATH):
             self._message_status(self.path.removeprefix(MESSAGE_STATUS_PATH))
+            return
+        if urlsplit(self.path).path == EVENTS_PATH:
+            query = {name: values[-1] for name, values in parse_qs(urlsplit(self.path).query).items()}
+            self.send_json(*standin.list_events(query))
             return
         if self.path == "/v2/keys":
             current, following = standin.keys

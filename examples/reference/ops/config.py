@@ -21,7 +21,8 @@ APP_PLAN_PATH = REPO_ROOT / "app" / "plan.json"
 # The variables the deploy writes into the app secret (the functions read them from there: never into a
 # function's environment), and the plain ones it sets on each published Lambda version.
 SECRET_VARS = APP_SECRET_NAMES
-PLAIN_VARS = ("QSTASH_URL", "AZURE_OPENAI_BASE_URL")
+# The spend guard's two (app/spend_guard.py) are optional: set only when the env file gives them a value.
+PLAIN_VARS = ("QSTASH_URL", "AZURE_OPENAI_BASE_URL", "AI_MONTHLY_CAP_USD", "BUDGET_ALERT_WEBHOOK_URL")
 
 # Every variable the ops read, with the comment the env file example should carry.
 ENV_VARS: dict[str, str] = {
@@ -35,6 +36,8 @@ ENV_VARS: dict[str, str] = {
     "QSTASH_NEXT_SIGNING_KEY": "QStash next signing key (secret)",
     "AZURE_OPENAI_BASE_URL": "Foundry resource's v1 endpoint, https://<resource>.openai.azure.com/openai/v1/",
     "AZURE_OPENAI_API_KEY": "key of that Foundry resource (secret)",
+    "AI_MONTHLY_CAP_USD": "optional monthly AI cap below the plan's ai_budget, set on the workers",
+    "BUDGET_ALERT_WEBHOOK_URL": "optional URL the workers publish AI spend alerts to through QStash",
     "ENV_FILE": "optional env file the scripts load (default: .env.production.local)",
 }
 
@@ -46,6 +49,7 @@ class Budget:
     name: str
     limit_usd: float
     thresholds: tuple[int, ...]
+    aws_estimate_low: float  # the plan's AWS lines at their low estimate: above the limit, the plan is over
     aws_estimate_high: float  # the plan's AWS lines at their high estimate: what the budget must hold
 
 
@@ -140,6 +144,7 @@ class OpsPlan:
                 budget["name"],
                 float(budget["limit_usd"]),
                 tuple(budget["thresholds"]),
+                float(budget["aws_estimate_low"]),
                 float(budget["aws_estimate_high"]),
             ),
             needs_azure_ai=bool(raw["needs_azure_ai"]),

@@ -1,5 +1,7 @@
 """A route loads what it uses: importing the Lambda handler loads no SDK a route may not need, and a signed
-delivery to the failure callback (database, cache, signature) answers without loading boto3 or the AI SDK.
+delivery to the failure callback (database, cache, signature) answers without loading botocore or the AI client.
+Start-up leaves the garbage collector on, its objects frozen (app/main.py). On AWS the secrets and the bucket
+share one botocore session (app/aws.py).
 
 In a fresh interpreter, as a cold Lambda starts: this process has imported everything already.
 benchmarks/cold_start.py measures what these imports cost (`make bench-cold-start`).
@@ -8,19 +10,28 @@ benchmarks/cold_start.py measures what these imports cost (`make bench-cold-star
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import boto3
+import pytest
+
+from app.aws import AwsClients
 from app.plan import Plan
+from app.resources import Resources
+from app.secrets import SecretReader, secrets_manager_client
+from app.settings import Settings
+from app.storage import create_s3
 from devstack.lambda_event import function_url_event
 from devstack.qstash_signer import delivery_headers
 from tests.helpers import Services, new_message_id
 
 ROOT = Path(__file__).resolve().parent.parent
-# Loaded only by the routes that call S3 or a model; pydantic.v1 by none (a return annotation FastAPI turns into
-# a response model loads it).
-ON_DEMAND = ("boto3", "botocore", "openai", "pydantic.v1")
+# Loaded only by the routes that call S3 (botocore) or a model (httpcore, with the HTTP client); boto3, the openai
+# SDK and pydantic.v1 by none (a return annotation FastAPI turns into a response model loads pydantic.v1).
+ON_DEMAND = ("boto3", "botocore", "openai", "httpcore", "pydantic.v1")
 # What every signed route uses: the job bookkeeping, the delivery dedupe, the signature.
 EVERY_ROUTE = ("psycopg", "psycopg_pool", "redis", "qstash")
 
@@ -28,7 +39,9 @@ _CHILD = """
 import json, sys
 event = json.loads(sys.stdin.read())
 watched = json.loads(sys.argv[1])
+import gc
 import app.main
+assert gc.isenabled() and gc.get_freeze_count() > 0, "start-up must leave the collector on, its objects frozen"
 imported = sorted(name for name in watched if name in sys.modules)
 response = app.main.handler(event, None)
 answered = sorted(name for name in watched if name in sys.modules)
@@ -60,3 +73,30 @@ def test_a_route_loads_only_what_it_uses(services: Services, plan: Plan) -> None
     assert not set(seen["imported"]) & set(ON_DEMAND)
     assert not set(seen["answered"]) & set(ON_DEMAND)
     assert set(EVERY_ROUTE) <= set(seen["answered"])
+
+
+def test_the_secrets_and_the_bucket_share_one_botocore_session(
+    settings: Settings, plan: Plan, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold start on AWS reads up to three secrets (app, database, cache) and may call S3: one session, and one
+    Secrets Manager client per region, serve them all (a first client takes ~40 ms to build, another one of the
+    same session a few ms: benchmarks/cold_start.py)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", services.s3_endpoint)  # Secrets Manager on moto, as the tests' AWS
+    manager = boto3.client("secretsmanager", endpoint_url=services.s3_endpoint, region_name=settings.aws_region)
+    suffix = secrets.token_hex(4)
+    app_secret = json.dumps({"QSTASH_CURRENT_SIGNING_KEY": services.current_key})
+    app_arn = manager.create_secret(Name=f"cold-app-{suffix}", SecretString=app_secret)["ARN"]
+    cache_arn = manager.create_secret(Name=f"cold-cache-{suffix}", SecretString="cache-token")["ARN"]
+    resources = Resources(settings.model_copy(update={"app_secret_arn": app_arn}), plan)
+    try:
+        assert resources.secrets.get("QSTASH_CURRENT_SIGNING_KEY") == services.current_key
+        interval = plan.secrets.reread_min_interval_seconds
+        cache = SecretReader(cache_arn, reread_min_interval_seconds=interval, aws=lambda: resources.aws)
+        assert cache.value() == "cache-token"
+        client = secrets_manager_client(app_arn, 5.0, resources.aws)
+        assert secrets_manager_client(cache_arn, 5.0, resources.aws) is client  # same region: one client
+        assert resources.s3.head_bucket(Bucket=services.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+        assert create_s3(settings, aws=resources.aws) is resources.s3
+        assert create_s3(settings, aws=AwsClients()) is not resources.s3  # another process's clients
+    finally:
+        resources.close()

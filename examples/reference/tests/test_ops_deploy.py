@@ -490,15 +490,30 @@ def test_a_class_or_node_type_the_region_lacks_stops_the_preflight(deployed: Dep
     ]
 
 
-def test_a_plan_whose_aws_estimate_exceeds_the_budget_stops_the_preflight(
+def test_a_plan_whose_low_aws_estimate_exceeds_the_budget_stops_the_preflight(
     deployed: Deployed, recorder: Recorder
 ) -> None:
     world = deployed.world
-    high = world.plan.budget.aws_estimate_high
-    world.plan = dataclasses.replace(world.plan, budget=dataclasses.replace(world.plan.budget, limit_usd=high - 1))
+    low = world.plan.budget.aws_estimate_low
+    world.plan = dataclasses.replace(world.plan, budget=dataclasses.replace(world.plan.budget, limit_usd=low - 1))
     ctx = ops_context(deployed, recorder)
     with pytest.raises(PreflightError):
         deploy(ctx, yes=True, dry_run=False, preflight_only=True)
     lines = _failures(ctx.console.out.getvalue())
     assert len(lines) == 1
-    assert lines[0].startswith(f"FAIL budget: the plan's AWS high estimate ${high:,.2f}/month exceeds the AWS budget")
+    assert lines[0].startswith(f"FAIL budget: the plan's AWS low estimate ${low:,.2f}/month exceeds the AWS budget")
+
+
+def test_a_plan_at_risk_warns_and_the_preflight_passes(deployed: Deployed, recorder: Recorder) -> None:
+    world = deployed.world
+    low, high = world.plan.budget.aws_estimate_low, world.plan.budget.aws_estimate_high
+    assert low < high
+    limit = round((low + high) / 2, 2)
+    world.plan = dataclasses.replace(world.plan, budget=dataclasses.replace(world.plan.budget, limit_usd=limit))
+    ctx = ops_context(deployed, recorder)
+    assert deploy(ctx, yes=True, dry_run=False, preflight_only=True) == 0
+    out = ctx.console.out.getvalue()
+    assert _failures(out) == []
+    warned = [line.strip() for line in out.splitlines() if line.strip().startswith("WARN budget:")]
+    assert len(warned) == 1
+    assert f"${low:,.2f}-${high:,.2f}/month passes the ${limit:,.2f} AWS budget" in warned[0]

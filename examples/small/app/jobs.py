@@ -11,8 +11,11 @@ dead letters") tells the same protocol to the people who publish messages:
 4. One transaction: the worker's effects + `state=done`. They commit together or not at all.
 5. On error: roll back, record `failed` with the error and whether retrying can help, in a statement of its
    own that cannot fail the delivery (a job is never left `running` because its error could not be stored).
-   Errors that the same input would raise again (bad data, not a bad moment) are not retryable.
-6. Release the lock. AI usage gathered during the job is written whatever the outcome (spend happened).
+   Errors that the same input would raise again (bad data, not a bad moment) are not retryable. A job the
+   spend guard refused (the month's AI budget cannot cover its next model call) is recorded `budget_exhausted`.
+6. Release the lock. Model calls are not part of the job's transaction: app/spend_guard.py commits each one's
+   usage and answer the moment the model answers, so neither a failed job nor a crash loses spend, and the
+   retry reuses the stored answers instead of paying for them again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from app.errors import JobError
+from app.errors import BudgetExhaustedError, JobError
 from app.prompts import Completion
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"
     IN_PROGRESS = "in_progress"
     FAILED = "failed"
+    BUDGET_EXHAUSTED = "budget_exhausted"
 
 
 @dataclass
@@ -58,7 +62,7 @@ class JobResult:
 
 @dataclass
 class UsageLog:
-    """AI calls made during one job, flushed to `ai_usage` after the job's transaction."""
+    """AI calls made during one job (app/spend_guard.py has already committed each one's usage)."""
 
     worker: str
     message_id: str
@@ -82,7 +86,6 @@ def run_once(
     worker: str,
     retried: int,
     effect: Effect,
-    usage: UsageLog | None = None,
 ) -> JobResult:
     with pool.connection() as conn:
         conn.execute(
@@ -95,7 +98,7 @@ def run_once(
         if not row or not row[0]:
             return JobResult(Outcome.IN_PROGRESS)
         try:
-            return _run_locked(conn, message_id=message_id, retried=retried, effect=effect, usage=usage)
+            return _run_locked(conn, message_id=message_id, retried=retried, effect=effect)
         finally:
             _unlock(conn, key)
 
@@ -106,7 +109,6 @@ def _run_locked(
     message_id: str,
     retried: int,
     effect: Effect,
-    usage: UsageLog | None,
 ) -> JobResult:
     claimed = conn.execute(
         "UPDATE jobs SET state = 'running', attempts = %s, runs = runs + 1, started_at = now(),"
@@ -128,10 +130,10 @@ def _run_locked(
         error = _describe(exc)
         if not isinstance(exc, JobError):
             log.exception("job %s failed unexpectedly", message_id)
-        _record_failure(conn, message_id, error, retryable)
-        _flush_usage(conn, usage)
-        return JobResult(Outcome.FAILED, error=error, retryable=retryable)
-    _flush_usage(conn, usage)
+        exhausted = isinstance(exc, BudgetExhaustedError)
+        state = Outcome.BUDGET_EXHAUSTED if exhausted else Outcome.FAILED
+        _record_failure(conn, message_id, error, retryable, state=state.value)
+        return JobResult(state, error=error, retryable=retryable)
     return JobResult(Outcome.DONE, result=result)
 
 
@@ -145,7 +147,9 @@ def _describe(exc: BaseException) -> str:
     return printable(text[:_MAX_ERROR_CHARS])
 
 
-def _record_failure(conn: psycopg.Connection, message_id: str, error: str, retryable: bool) -> None:
+def _record_failure(
+    conn: psycopg.Connection, message_id: str, error: str, retryable: bool, *, state: str = "failed"
+) -> None:
     """Never raises: the delivery's answer must not depend on whether its error could be stored."""
     for text in (error, "the error could not be recorded; see the log"):
         if conn.broken:
@@ -153,40 +157,13 @@ def _record_failure(conn: psycopg.Connection, message_id: str, error: str, retry
         try:
             with conn.transaction():
                 conn.execute(
-                    "UPDATE jobs SET state = 'failed', error = %s, retryable = %s, finished_at = now()"
+                    "UPDATE jobs SET state = %s, error = %s, retryable = %s, finished_at = now()"
                     " WHERE message_id = %s AND state <> 'done'",
-                    (text, retryable, message_id),
+                    (state, text, retryable, message_id),
                 )
             return
         except Exception:  # any failure here is logged, never raised
             log.exception("could not record the failure of job %s", message_id)
-
-
-def _flush_usage(conn: psycopg.Connection, usage: UsageLog | None) -> None:
-    if usage is None or not usage.completions or conn.broken:
-        return
-    try:
-        _write_usage(conn, usage)
-    except Exception:  # the job's outcome stands; the spend is in the log
-        log.exception("could not record AI usage of job %s: %s", usage.message_id, usage.completions)
-
-
-def _write_usage(conn: psycopg.Connection, usage: UsageLog) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO ai_usage (message_id, worker, model, prompt_tokens, completion_tokens)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            [
-                (
-                    usage.message_id,
-                    usage.worker,
-                    c.model,
-                    c.prompt_tokens,
-                    c.completion_tokens,
-                )
-                for c in usage.completions
-            ],
-        )
 
 
 def _unlock(conn: psycopg.Connection, key: int) -> None:

@@ -1,7 +1,8 @@
 """What a worker hands the model and gets back: chat messages in the OpenAI v1 wire format, and the completion
-with its token usage. Apart from app/ai.py (the SDK client) so that a worker module, the job bookkeeping and
-the prompt budget load without the SDK: it is the service's largest import, and only the first model call of a
-process needs it (app.resources builds the client then).
+with its token usage. Apart from app/ai.py (the HTTP client) so that a worker module, the job bookkeeping and
+the prompt budget load without it: only the first model call of a process needs it (app.resources builds the
+client then). The types are the `openai` SDK's (a dev dependency: the checker reads them, nothing imports them
+at run time).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -50,6 +51,8 @@ ENV_VARS: dict[str, str] = {
     "AZURE_OPENAI_API_KEY": "key of that Foundry resource (secret)",
     "AZURE_OPENAI_TIMEOUT_SECONDS": "read timeout of one model call",
     "AZURE_OPENAI_MAX_RETRIES": "bounded retries of a model call on 408/429/5xx and connection errors",
+    "AI_MONTHLY_CAP_USD": "optional lower monthly AI cap, USD (the plan's ai_budget applies when empty or higher)",
+    "BUDGET_ALERT_WEBHOOK_URL": "optional URL the AI spend alerts are published to through QStash (empty: log only)",
     "HEALTH_TIMEOUT_SECONDS": "per-dependency timeout of GET /health",
     "LOG_LEVEL": "logging level (INFO by default)",
 }
@@ -93,6 +96,10 @@ class Settings(BaseSettings):
     azure_openai_timeout_seconds: float = Field(default=60.0, gt=0)
     azure_openai_max_retries: int = Field(default=2, ge=0, le=5)
 
+    # The spend guard (app/spend_guard.py): a cap below the plan's ai_budget, and where its alerts are published.
+    ai_monthly_cap_usd: Decimal | None = Field(default=None, ge=0)
+    budget_alert_webhook_url: str = ""
+
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
 
@@ -101,7 +108,7 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("s3_endpoint_url", mode="before")
+    @field_validator("s3_endpoint_url", "ai_monthly_cap_usd", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -1,24 +1,20 @@
-"""S3 client (boto3) with bounded timeouts and retries."""
+"""S3 client (botocore, see app/aws.py) with bounded timeouts and retries."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import boto3
-from botocore.config import Config
-
+from app.aws import AwsClients
 from app.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def create_s3(settings: Settings, *, timeout_seconds: float = 10.0) -> S3Client:
-    config = Config(
-        region_name=settings.aws_region,
-        connect_timeout=timeout_seconds,
-        read_timeout=timeout_seconds,
-        retries={"max_attempts": 3, "mode": "standard"},
-        signature_version="s3v4",
+def create_s3(settings: Settings, *, timeout_seconds: float = 10.0, aws: AwsClients | None = None) -> S3Client:
+    """`aws`: the process's clients (app.resources); a fresh session when None. The client has botocore's
+    operations (put_object, head_object, generate_presigned_url...), not boto3's transfer helpers."""
+    client = (aws or AwsClients()).client(
+        "s3", region=settings.aws_region, timeout_seconds=timeout_seconds, endpoint_url=settings.s3_endpoint_url
     )
-    return boto3.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
+    return cast("S3Client", client)

@@ -209,10 +209,7 @@ def _report(runs: list[WorkerRun], users: int, capacity: dict[str, Any], paralle
         estimate = real_time_estimate(run, parallelism, time_scale)
         line = f"{run.name:<16} at the real latency: about {estimate / 60:,.1f} min"
         if planned:
-            line += (
-                f"; the plan: at most {planned['max_users']:,} users within its schedule's period"
-                f" (limited by {planned['limiting']})"
-            )
+            line += f"; the plan: at most {planned['max_users']:,} users (limited by {planned['limiting']})"
         print(line, flush=True)
     done = min(run.done for run in runs)
     seconds = sum(run.seconds for run in runs)

@@ -18,6 +18,11 @@
 5. Prints, per route, the time to the first response, split into start-up (importing the handler's module)
    and first request, and its ratio to the bare app's time, the worst last. Moving work from start-up to the
    first request moves it from one column to the other: only the total counts.
+
+Locally the functions' credentials are environment variables. `--secrets-manager` puts them where the stack
+keeps them on AWS, in Secrets Manager (the local stack's moto): the app secret (QStash token and keys, Azure AI
+key), the database password and the cache's AUTH token, so that each cold start reads them as a Lambda does
+(app/secrets.py, app/db_credentials.py), the Secrets Manager client included.
 """
 
 from __future__ import annotations
@@ -179,6 +184,40 @@ def _child_env(stack_env: dict[str, str]) -> dict[str, str]:
     return {**kept, **stack_env}
 
 
+def _secrets_in_secrets_manager(stack: LocalStack, env: dict[str, str]) -> dict[str, str]:
+    """The child's environment with its credentials moved to Secrets Manager (moto), as on AWS: the ARNs instead
+    of the values, and botocore pointed at moto by its service-specific endpoint variable."""
+    import boto3
+
+    from app.secrets import APP_SECRET_NAMES
+
+    assert stack.moto is not None
+    manager = boto3.client(
+        "secretsmanager",
+        endpoint_url=stack.moto.url,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    suffix = uuid.uuid4().hex[:8]
+
+    def create(name: str, value: str) -> str:
+        return str(manager.create_secret(Name=f"bench-{name}-{suffix}", SecretString=value)["ARN"])
+
+    database, cache = urlsplit(env["DATABASE_URL"]), urlsplit(env["REDIS_URL"])
+    login = {"username": database.username or "", "password": database.password or ""}
+    cache_url = urlunsplit(cache._replace(netloc=f"{cache.hostname}:{cache.port}"))  # the token comes from the secret
+    return {
+        **env,
+        **dict.fromkeys(APP_SECRET_NAMES, ""),
+        "APP_SECRET_ARN": create("app", json.dumps({name: env.get(name, "") for name in APP_SECRET_NAMES})),
+        "DATABASE_SECRET_ARN": create("database", json.dumps(login)),
+        "REDIS_AUTH_SECRET_ARN": create("cache", cache.password or ""),
+        "REDIS_URL": cache_url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": stack.moto.url,
+    }
+
+
 def _report(targets: list[Target], runs: int, skipped: list[str]) -> None:
     bare = targets[0]
     base = bare.median("total_s")
@@ -237,6 +276,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="interleaved rounds counted (default 5)")
     parser.add_argument("--without-bytecode", action="store_true", help="package the sources only (for comparison)")
+    parser.add_argument(
+        "--secrets-manager",
+        action="store_true",
+        help="read the credentials from Secrets Manager (the local moto) at each cold start, as on AWS",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -257,6 +301,9 @@ def main() -> int:
         database_url = stack.env["DATABASE_URL"]
         admin_url = _database_url(database_url, "postgres")
         env = _child_env(stack.env)
+        if args.secrets_manager:
+            env = _secrets_in_secrets_manager(stack, env)
+            print("credentials: read from Secrets Manager (moto) at each cold start, as on AWS", flush=True)
         _fanned_out(targets, stack, package, runner, env)
         _copy_database(admin_url, urlsplit(database_url).path.lstrip("/"), SEED_DATABASE)
 

@@ -4,7 +4,9 @@ Starts the local stack (devstack.stack: PostgreSQL with the migrations applied, 
 and Azure AI stand-ins, the app under uvicorn); then, for each worker in app/plan.json
 (devstack/tour_steps/), seeds what it needs and sends it a job: event workers through the real `qstash`
 SDK to the QStash stand-in, which delivers it signed (and once more, to show the duplicate ignored),
-cron workers as one tick of the schedule synced from the plan. Prints what happened and stops everything.
+cron workers as one tick of the schedule synced from the plan. Prints what happened, then shows the AI spend
+guard (devstack/tour_budget.py): the month-to-date AI spend against the plan, a job refused past a tiny demo
+budget (489, the model not called) and replayed once. Stops everything.
 
 Exit 0 when every step did what it should, 1 otherwise, 128 + the signal number when interrupted
 (SIGINT, SIGTERM): the stack is stopped either way, and its processes die with this one regardless.

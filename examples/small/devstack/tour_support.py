@@ -68,6 +68,9 @@ class Tour:
         # Outgoing notifications are messages too: let the stand-in deliver them before the report.
         self.qstash.wait_idle()
         self.report(steps)
+        from devstack.tour_budget import show as show_spend_guard
+
+        show_spend_guard(self, steps)
 
     def publish(self, name: str, module: ModuleType) -> str:
         self.step(f"publish a {name} job through the qstash SDK (pointed at the QStash stand-in)")

@@ -1,4 +1,4 @@
-"""The AI client: the real `openai` SDK against the loopback stand-in of a Foundry v1 endpoint.
+"""The AI client (app/ai.py, httpx) against the loopback stand-in of a Foundry v1 endpoint.
 
 What goes over the wire (path, auth, body), what comes back (text, usage), how each failure is classified
 for QStash (permanent: the input never passes; retryable: it may pass later), and the settings' checks.
@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.ai import AIService, create_ai_client, deployments, image_prompt, text_prompt
+from app.ai import AIService, ModelHTTPError, _backoff, create_ai_client, deployments, image_prompt, text_prompt
 from app.errors import PermanentJobError, RetryableJobError
 from app.plan import Plan
 from app.settings import Settings
@@ -64,7 +64,7 @@ def test_a_completion_goes_to_the_v1_route_with_the_deployment_name_and_records_
     assert (completion.prompt_tokens, completion.completion_tokens) == (2 + 4, 5)  # words in, words out
     (call,) = services.azure.calls
     assert call.path == "/openai/v1/chat/completions"  # no api-version on v1
-    assert call.auth == "bearer"  # the SDK sends the key as `Authorization: Bearer`
+    assert call.auth == "api-key"  # the key goes in the `api-key` header, as Microsoft documents for v1
     assert call.model == model
     assert call.max_tokens == 7
     assert call.messages == [
@@ -108,7 +108,7 @@ def test_transient_or_configuration_failures_are_retryable(
     services.azure.fail_next(status)
     with pytest.raises(RetryableJobError, match=f"failed \\({status}\\)"):
         ai.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)
-    assert len(services.azure.calls) == 1  # the tests' settings allow no SDK retry
+    assert len(services.azure.calls) == 1  # the tests' settings allow no retry
 
 
 def test_a_wrong_key_is_refused_by_the_endpoint(settings: Settings, model: str, services: Services) -> None:
@@ -134,6 +134,20 @@ def test_retries_are_bounded_by_the_setting(settings: Settings, model: str, serv
     service.close()
 
 
+def test_a_retry_waits_what_retry_after_says_up_to_a_minute() -> None:
+    def throttled(retry_after: str | None) -> ModelHTTPError:
+        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        return ModelHTTPError(httpx.Response(429, headers=headers, json={"error": {"code": "429", "message": "slow"}}))
+
+    assert _backoff(0, throttled("2.5")) == 2.5
+    assert _backoff(3, throttled("0")) == 0.0
+    # Absent, unreadable or longer than a minute: the exponential backoff (0.5 s doubling, at most 8 s).
+    assert [_backoff(n, throttled(None)) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    assert _backoff(1, throttled("soon")) == 1.0
+    assert _backoff(1, throttled("120")) == 1.0
+    assert str(throttled(None)) == "429"  # Azure's code only repeats the status
+
+
 def test_an_unreachable_endpoint_is_retryable(settings: Settings, model: str) -> None:
     service = _service(settings, azure_openai_base_url=f"http://127.0.0.1:{_closed_port()}/openai/v1")
     with pytest.raises(RetryableJobError, match="unreachable"):
@@ -151,7 +165,7 @@ def test_a_model_slower_than_the_read_timeout_is_retryable(settings: Settings, m
 
 
 def test_without_a_base_url_nothing_is_called(settings: Settings, model: str, services: Services) -> None:
-    # The SDK's default base URL is api.openai.com: an unset variable must never send the key there.
+    # No default endpoint: an unset variable must never send the key anywhere.
     service = _service(settings, azure_openai_base_url="")
     with pytest.raises(RetryableJobError, match="AZURE_OPENAI_BASE_URL is not set"):
         service.complete(model=model, messages=text_prompt("s", "u"), max_tokens=ANSWER_TOKENS)

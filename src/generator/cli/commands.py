@@ -1,7 +1,8 @@
 """`betagen`: estimate a beta's monthly budget, render it with copier, keep examples fresh.
 
-User mistakes print one line and exit 2; an over-budget plan exits 3. `estimate` imports neither copier
-nor boto3, so it stays fast.
+User mistakes print one line and exit 2; a plan over budget or over capacity exits 3 (refused); a plan at
+risk (its low estimate fits a budget, its high one does not) exits 5 with its advice, and `new` and `update`
+still write it. `estimate` imports neither copier nor boto3, so it stays fast.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from generator.plan.catalog import load_catalog
 
 EXIT_INVALID = 2
 EXIT_OVER_BUDGET = 3
+# 4 is EXIT_CONFLICTS (render/update.py).
+EXIT_AT_RISK = 5
 
 app = typer.Typer(
     name="betagen",
@@ -26,7 +29,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Plan, price and render a small SaaS beta on AWS + Upstash QStash + Azure AI.",
-    epilog="Exit codes: 0 fits or tight, 2 invalid input, 3 over budget, 4 update left conflicts.",
+    epilog="Exit codes: 0 fits (or tight: the high estimate within budget, close to it), 2 invalid input, "
+    "3 over budget or over capacity (refused), 4 update left conflicts, "
+    "5 at risk (the low estimate fits a budget, the high one does not).",
 )
 
 
@@ -34,6 +39,19 @@ class OutputFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+def _plan_json(plan: Any) -> str:
+    """The plan as JSON plus `stale_prices`: the prices older than 12 months today. Only `estimate` prints it; the
+    plan.json a render writes stays free of today's date."""
+    import datetime as dt
+    import json
+
+    from generator.plan.catalog import stale_prices
+
+    data = json.loads(plan.model_dump_json())
+    data["stale_prices"] = [s.model_dump() for s in stale_prices(plan.lines, dt.date.today())]
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def _output_format(value: str) -> OutputFormat:
@@ -151,12 +169,13 @@ def estimate(
         str,
         Opt(
             "--format",
-            help="Output: a table for the terminal, json (the whole plan) or markdown.",
+            help="Output: a table for the terminal, json (the whole plan; amounts as strings with exactly two "
+            "decimals) or markdown.",
             metavar="table|json|markdown",
         ),
     ] = OutputFormat.table.value,
 ) -> None:
-    """Size and price the beta for these answers; exit 3 when over budget.
+    """Size and price the beta for these answers; exit 3 when over budget, 5 when at risk.
 
     Without flags it prices the reference scenario: 50 users in us-east-1 on $300/month of
     infrastructure and $1,000/month of Azure AI, with all four workers.
@@ -182,7 +201,7 @@ def estimate(
     answers = collect_answers(answers_file, flags, usage or [])
     plan = build_plan(answers)
     if chosen_format is OutputFormat.json:
-        sys.stdout.write(plan.model_dump_json(indent=2) + "\n")
+        sys.stdout.write(_plan_json(plan) + "\n")
     elif chosen_format is OutputFormat.markdown:
         from generator.reports.markdown import estimate_markdown
 
@@ -193,7 +212,7 @@ def estimate(
         print_plan(plan, sys.stdout)
     if plan.advice:
         sys.stderr.write(f"betagen: {plan.advice.one_line()}\n")
-        raise typer.Exit(EXIT_OVER_BUDGET)
+        raise typer.Exit(EXIT_OVER_BUDGET if plan.advice.refuses else EXIT_AT_RISK)
 
 
 LIST_ANSWERS = ("workers", "budget_alert_thresholds")
@@ -261,8 +280,9 @@ def new(
     """Render a new beta repository into DEST with copier (asks the questions unless --defaults).
 
     Runs copier with the template trusted explicitly (its context hook prices the plan). Over-budget or
-    invalid answers stop before anything is written.
+    invalid answers stop before anything is written; a plan at risk is written, then exits 5.
     """
+    from generator.plan.advice import advice_line
     from generator.render.project import RenderError, new_project, unreachable_origin
 
     if template is not None and not (template / "copier.yml").is_file():
@@ -275,6 +295,9 @@ def new(
     sys.stdout.write(_summary(dest, plan, template.resolve() if template else None) + "\n")
     if note := unreachable_origin(dest):
         sys.stderr.write(f"betagen: note: {note}\n")
+    if plan.advice:  # refused advice stopped the render: this plan is at risk
+        sys.stderr.write(f"betagen: warning: {advice_line(plan.advice.model_dump(), 'set')}\n")
+        raise typer.Exit(EXIT_AT_RISK)
 
 
 @app.command()
@@ -298,7 +321,7 @@ def update(
     Prints the plan diff first (each priced line whose monthly cost changes, the totals and verdicts,
     the sizing), priced by the new template version's own engine. DEST must be a git repository with no
     uncommitted changes. Conflicting edits are kept with inline conflict markers, never dropped: each such
-    file is listed and the exit code is 4.
+    file is listed and the exit code is 4. A new plan at risk is applied, then exits 5.
     """
     from generator.render.update import EXIT_CONFLICTS, apply_update, preview_update, require_clean
 
@@ -314,6 +337,7 @@ def update(
         raise typer.Exit(EXIT_OVER_BUDGET)
     if dry_run:
         sys.stdout.write("dry run: nothing written\n")
+        _warn_at_risk(preview.at_risk)
         return
     conflicts = apply_update(dest, data, preview)
     if conflicts:
@@ -325,6 +349,13 @@ def update(
         )
         raise typer.Exit(EXIT_CONFLICTS)
     sys.stdout.write(f"updated {dest}; review with `git -C {dest} diff` before committing\n")
+    _warn_at_risk(preview.at_risk)
+
+
+def _warn_at_risk(advice: str) -> None:
+    if advice:
+        sys.stderr.write(f"betagen: warning: {advice}\n")
+        raise typer.Exit(EXIT_AT_RISK)
 
 
 @app.command()

@@ -55,6 +55,12 @@ class UsageProfile(BaseModel):
 
     storage_gb_per_user: NonNegative = Field(3.0, description="S3 GB stored per user (150 GB at 50 users)")
     uploads_per_user_per_month: NonNegative = Field(20, description="videos uploaded per user per month")
+    # The video worker's capacity is the users whose busiest hour of uploads it processes within the hour. An
+    # assumption to replace with the project's own figures: users in one region upload over about 8 waking
+    # hours a day, so the busiest hour sees about 24 / 8 = 3 times the month's average hour.
+    peak_hour_factor: Annotated[float, at.Ge(1)] = Field(
+        3.0, description="uploads in the busiest hour, as a multiple of the month's average hour"
+    )
     egress_gb_per_user_per_month: NonNegative = Field(1.0, description="GB served from S3 per user per month")
     s3_get_requests_per_user_per_month: NonNegative = Field(1000, description="S3 GETs per user per month")
     db_mb_per_user: NonNegative = Field(10, description="database MB per user besides raw events")
@@ -161,7 +167,9 @@ class Answers(BaseModel):
     hosting_profile: str = Field("aws-lambda", description="where the workers run")
     cache_engine: Literal["valkey", "redis"] = Field("valkey", description="ElastiCache engine")
     budget_alert_thresholds: tuple[int, ...] = Field(
-        (50, 80, 100), description="AWS Budgets alerts, percent of the AWS part of the budget"
+        (50, 80, 100),
+        description="budget alerts, percent of each budget: AWS Budgets (the AWS part) and the AI spend guard "
+        "(up to 100%, where it stops model calls)",
     )
     usage: UsageProfile = Field(default_factory=UsageProfile, description="per-user usage assumptions")
 

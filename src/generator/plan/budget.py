@@ -1,11 +1,17 @@
 """Budget: a priced line per item of the sized stack, totals per budget, headroom and verdicts.
 
-Every line's cost is its billable quantity times one catalog unit price, for the low and the high
-estimate; free allowances are subtracted from the quantity, never hidden in the price.
+Every line's cost is its billable quantity priced by one catalog unit price (tiers applied), for the low and
+the high estimate; free allowances are subtracted from the quantity, never hidden in the price.
+
+Money is exact: `decimal.Decimal` throughout. Each line's cost is rounded to the cent once, half up
+(ROUND_HALF_UP, the rounding of a bill), and every total is the sum of those rounded lines, so a total always
+equals the sum of the lines shown beside it. In JSON, amounts are strings with exactly two decimals
+("136.65"); unit prices are strings with the catalog's own precision.
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -16,11 +22,33 @@ from generator.plan.rules import Rules
 from generator.plan.sizing import HOURS_PER_MONTH, Range, Sizing
 
 BudgetName = Literal["infrastructure", "ai"]
-Verdict = Literal["fits", "tight", "over"]
-VERDICT_ORDER: tuple[Verdict, ...] = ("fits", "tight", "over")
+# fits: the high estimate is within the budget with room to spare; tight: within it, above the tight ratio;
+# at risk: the low estimate fits and the high one does not; over: even the low estimate exceeds it.
+Verdict = Literal["fits", "tight", "at risk", "over"]
+VERDICT_ORDER: tuple[Verdict, ...] = ("fits", "tight", "at risk", "over")
+CENT = Decimal("0.01")
+
+
+def cents(value: Decimal) -> Decimal:
+    """An amount rounded to the cent, half up: the one rounding every line gets."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def exact(value: float) -> Decimal:
+    """A float (an answer, a quantity) as the decimal it prints as, not its binary expansion."""
+    return Decimal(repr(value))
+
 
 # Infrastructure lines billed by someone other than AWS: AWS Budgets cannot see them.
 NON_AWS_SERVICES = ("Vercel", "Upstash QStash")
+
+
+class LowPrice(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    price_id: str
+    unit: str
+    unit_price: Decimal
 
 
 class Line(BaseModel):
@@ -33,9 +61,10 @@ class Line(BaseModel):
     quantity_low: float
     quantity_high: float
     unit: str
-    unit_price: float
-    cost_low: float
-    cost_high: float
+    unit_price: Decimal
+    # Rounded to the cent (ROUND_HALF_UP); totals add these.
+    cost_low: Decimal
+    cost_high: Decimal
     price_id: str
     sources: tuple[str, ...]
     source_urls: tuple[str, ...]
@@ -43,17 +72,20 @@ class Line(BaseModel):
     confidence: str
     derivation: str | None = None
     note: str | None = None
+    # Set when the low estimate is billed on another price than the high one (a cheaper QStash plan holds
+    # it): then quantity_low is in this price's unit.
+    low_price: LowPrice | None = None
 
 
 class BudgetTotal(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     budget: BudgetName
-    limit: float
-    low: float
-    high: float
-    headroom_low: float
-    headroom_high: float
+    limit: Decimal
+    low: Decimal
+    high: Decimal
+    headroom_low: Decimal
+    headroom_high: Decimal
     used_high_pct: float | None
     verdict: Verdict
 
@@ -63,12 +95,20 @@ class Totals(BaseModel):
 
     infrastructure: BudgetTotal
     ai: BudgetTotal
-    all_low: float
-    all_high: float
+    all_low: Decimal
+    all_high: Decimal
     verdict: Verdict
 
     def over(self) -> list[BudgetTotal]:
+        """The budgets even the low estimate exceeds: the plan is refused."""
         return [t for t in (self.infrastructure, self.ai) if t.verdict == "over"]
+
+    def at_risk(self) -> list[BudgetTotal]:
+        """The budgets only the high estimate exceeds."""
+        return [t for t in (self.infrastructure, self.ai) if t.verdict == "at risk"]
+
+    def high_fits(self) -> bool:
+        return not self.over() and not self.at_risk()
 
 
 def priced_line(
@@ -81,25 +121,34 @@ def priced_line(
     price: UnitPrice,
     quantity: Range,
     note: str | None = None,
+    low_price: UnitPrice | None = None,
 ) -> Line:
+    """The line for `quantity` at `price` (the low estimate at `low_price` when given): the quantity is
+    priced as shown (6 decimals), exactly, then rounded to the cent once."""
+    quantity_low, quantity_high = round(quantity.low, 6), round(quantity.high, 6)
+    low = low_price or price
+    sources = tuple(dict.fromkeys((*low.sources, *price.sources)))
     return Line(
         id=id,
         budget=budget,
         service=service,
         item=item,
-        quantity_low=round(quantity.low, 6),
-        quantity_high=round(quantity.high, 6),
+        quantity_low=quantity_low,
+        quantity_high=quantity_high,
         unit=price.unit,
         unit_price=price.usd,
-        cost_low=round(round(quantity.low, 6) * price.usd, 4),
-        cost_high=round(round(quantity.high, 6) * price.usd, 4),
+        cost_low=cents(low.cost(exact(quantity_low))),
+        cost_high=cents(price.cost(exact(quantity_high))),
         price_id=price.id,
-        sources=price.sources,
-        source_urls=tuple(catalog.sources[s].url for s in price.sources),
-        as_of=price.as_of,
-        confidence=price.confidence,
-        derivation=price.derivation,
+        sources=sources,
+        source_urls=tuple(catalog.sources[s].url for s in sources),
+        as_of=min(low.as_of, price.as_of),
+        confidence=min(low.confidence, price.confidence, key="LMH".index),
+        derivation=price.line_derivation(exact(quantity_low), exact(quantity_high)),
         note=note,
+        low_price=None
+        if low_price is None or low_price.id == price.id
+        else LowPrice(price_id=low_price.id, unit=low_price.unit, unit_price=low_price.usd),
     )
 
 
@@ -313,24 +362,27 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
     )
     add("budgets", "AWS Budgets", "1 cost budget with e-mail alerts", "budgets.budget", Range.of(1))
 
+    # Each estimate is billed on the cheapest plan that holds it (sizing chose them).
     qstash = sizing.qstash
-    if qstash.plan == "free":
-        qstash_price, quantity = "qstash.free_message", qstash.messages
-    elif qstash.plan == "pay-as-you-go":
-        qstash_price, quantity = "qstash.payg_100k", qstash.messages.scale(1 / 100_000)
-    else:
-        qstash_price, quantity = f"qstash.{qstash.plan.replace('-', '_')}", Range.of(1)
-    add(
-        "qstash",
-        "Upstash QStash",
-        f"{qstash.plan} plan",
-        qstash_price,
-        quantity,
-        f"{qstash.messages.low:,.0f}-{qstash.messages.high:,.0f} messages/month: "
-        f"{qstash.scheduled_messages:,.0f} schedule ticks, {qstash.fanout_messages:,.0f} fan-out chunks, "
-        f"{qstash.event_jobs.low:,.0f}-{qstash.event_jobs.high:,.0f} event jobs, "
-        f"{qstash.notifications.low:,.0f}-{qstash.notifications.high:,.0f} notifications "
-        f"(high: {qstash.messages_per_day_high:,.0f}/day with {qstash.retries} retries each)",
+    low_price_id, low_quantity = _qstash_billing(qstash.plan_low, qstash.messages.low)
+    high_price_id, high_quantity = _qstash_billing(qstash.plan, qstash.messages.high)
+    same_plan = qstash.plan_low == qstash.plan
+    infra.append(
+        priced_line(
+            catalog,
+            id="qstash",
+            budget="infrastructure",
+            service="Upstash QStash",
+            item=f"{qstash.plan} plan" if same_plan else f"{qstash.plan_low} plan (low), {qstash.plan} plan (high)",
+            price=catalog.price(high_price_id, region),
+            quantity=Range.of(low_quantity, high_quantity),
+            note=f"{qstash.messages.low:,.0f}-{qstash.messages.high:,.0f} messages/month: "
+            f"{qstash.scheduled_messages:,.0f} schedule ticks, {qstash.fanout_messages:,.0f} fan-out chunks, "
+            f"{qstash.event_jobs.low:,.0f}-{qstash.event_jobs.high:,.0f} event jobs, "
+            f"{qstash.notifications.low:,.0f}-{qstash.notifications.high:,.0f} notifications "
+            f"(high: {qstash.messages_per_day_high:,.0f}/day with {qstash.retries} retries each)",
+            low_price=None if same_plan else catalog.price(low_price_id, region),
+        )
     )
 
     ai: list[Line] = []
@@ -351,45 +403,74 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
     return infra + ai
 
 
-def verdict_for(limit: float, low: float, high: float, tight_ratio: float) -> Verdict:
-    """Over when even the low estimate exceeds the budget; tight when the high one passes the tight ratio."""
-    if low > limit + 1e-9:
+def _qstash_billing(plan: str, messages: float) -> tuple[str, float]:
+    """The price a QStash plan bills and the quantity it bills: messages, 100k messages, or one month."""
+    if plan == "free":
+        return "qstash.free_message", messages
+    if plan == "pay-as-you-go":
+        return "qstash.payg_100k", messages / 100_000
+    return f"qstash.{plan.replace('-', '_')}", 1.0
+
+
+def verdict_for(limit: Decimal, low: Decimal, high: Decimal, tight_ratio: Decimal) -> Verdict:
+    """Never hides an overrun: `fits` and `tight` only when the high estimate is within the budget (tight
+    past the tight ratio), `at risk` when only the low one is, `over` when not even the low one is."""
+    if low > limit:
         return "over"
-    if high > tight_ratio * limit + 1e-9:
+    if high > limit:
+        return "at risk"
+    if high > tight_ratio * limit:
         return "tight"
     return "fits"
 
 
-def totals_for(answers: Answers, lines: list[Line], rules: Rules) -> Totals:
-    tight = rules.constants.tight_ratio
+def budget_limit(value: float) -> Decimal:
+    """A budget answer in dollars and cents."""
+    return cents(exact(value))
 
-    def total(budget: BudgetName, limit: float) -> BudgetTotal:
-        low = round(sum(line.cost_low for line in lines if line.budget == budget), 2)
-        high = round(sum(line.cost_high for line in lines if line.budget == budget), 2)
+
+def totals_for(answers: Answers, lines: list[Line], rules: Rules) -> Totals:
+    tight = exact(rules.constants.tight_ratio)
+
+    def total(budget: BudgetName, limit: Decimal) -> BudgetTotal:
+        low = sum((line.cost_low for line in lines if line.budget == budget), Decimal(0))
+        high = sum((line.cost_high for line in lines if line.budget == budget), Decimal(0))
         return BudgetTotal(
             budget=budget,
             limit=limit,
             low=low,
             high=high,
-            headroom_low=round(limit - low, 2),
-            headroom_high=round(limit - high, 2),
-            used_high_pct=round(100 * high / limit, 1) if limit else None,
+            headroom_low=limit - low,
+            headroom_high=limit - high,
+            used_high_pct=round(float(100 * high / limit), 1) if limit else None,
             verdict=verdict_for(limit, low, high, tight),
         )
 
-    infra = total("infrastructure", answers.aws_budget)
-    ai = total("ai", answers.ai_budget)
+    infra = total("infrastructure", budget_limit(answers.aws_budget))
+    ai = total("ai", budget_limit(answers.ai_budget))
     worst = max((infra.verdict, ai.verdict), key=VERDICT_ORDER.index)
     return Totals(
         infrastructure=infra,
         ai=ai,
-        all_low=round(infra.low + ai.low, 2),
-        all_high=round(infra.high + ai.high, 2),
+        all_low=infra.low + ai.low,
+        all_high=infra.high + ai.high,
         verdict=worst,
     )
 
 
-def aws_budget_limit(answers: Answers, lines: list[Line]) -> float:
+def aws_lines_cost(lines: list[Line], estimate: Literal["low", "high"]) -> Decimal:
+    """The AWS lines of the infrastructure budget at one estimate: the high one is what the AWS budget must hold."""
+    return sum(
+        (
+            line.cost_high if estimate == "high" else line.cost_low
+            for line in lines
+            if line.budget == "infrastructure" and line.service not in NON_AWS_SERVICES
+        ),
+        Decimal(0),
+    )
+
+
+def aws_budget_limit(answers: Answers, lines: list[Line]) -> Decimal:
     """What AWS Budgets should watch: the infrastructure budget less what Vercel and Upstash bill."""
-    non_aws = sum(line.cost_high for line in lines if line.service in NON_AWS_SERVICES)
-    return round(max(1.0, answers.aws_budget - non_aws), 2)
+    non_aws = sum((line.cost_high for line in lines if line.service in NON_AWS_SERVICES), Decimal(0))
+    return max(Decimal("1.00"), budget_limit(answers.aws_budget) - non_aws)

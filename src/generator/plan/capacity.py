@@ -1,16 +1,34 @@
-"""Capacity: the most users each fanned-out cron worker serves within its schedule's period.
+"""Capacity: the most users each worker serves, by the shape of its work.
 
-A run of such a worker publishes one message per chunk of users; QStash delivers at most `parallelism` of
-them at once (flow control, the workers' reserved concurrency), each holding one database connection. A
-chunk is sized so that every call at the model's p95 latency still ends by the message deadline; a message
-takes, typically, its fixed work plus every unit's calls at the p50 latency (every user of the chunk calling
-the model: the most the worker's limits allow in one run). The run is done when its last wave of messages
-is, and must be done before the next run starts:
+Fanned-out cron workers (content_trends, alert_checker): a run publishes one message per chunk of users;
+QStash delivers at most `parallelism` of them at once (flow control, the workers' reserved concurrency), each
+holding one database connection. A chunk is sized so that every call at the model's p95 latency still ends by
+the message deadline; a message takes, typically, its fixed work plus every unit's calls at the p50 latency
+(every user of the chunk calling the model: the most the worker's limits allow in one run). The run is done
+when its last wave of messages is, and must be done before the next run starts:
 
     max_users = chunk_size x concurrent messages x floor(period / message seconds)
 
-where concurrent messages = min(parallelism, the database connections left to the workers). The other
-workers' runs that coincide with this one share the same parallelism; the plan does not subtract them.
+Event workers (video_processing: QStash delivers one message per upload): the users whose uploads of the
+busiest hour the stack processes within that hour, so the backlog never grows from one peak hour to the next.
+Uploads spread over the month's hours, the busiest at `peak_hour_factor` times the average hour:
+
+    peak uploads per user per hour = uploads_per_user_per_month / 730 h x peak_hour_factor
+    messages per hour = concurrent messages x 3,600 s / message seconds (job_base + calls x p50)
+    max_users = floor(messages per hour / peak uploads per user per hour)
+
+The roll-up cron worker (data_processing: one set-based SQL roll-up of every user's events per run, not
+fanned out): the users whose events the run rolls up and exports within its message deadline (and within its
+schedule's period, when that is shorter), at the roll-up throughput measured on PostgreSQL
+(rules.yaml `rollup_events_per_second`):
+
+    max_users = floor((min(deadline, period) - job_base) x events per second / (events_per_user_per_day x days_per_run))
+
+In every case concurrent messages = min(parallelism, the database connections left to the workers / the
+connections a message holds: the Lambda's pool, twice over for a worker that calls a model, whose spend
+ledger commits on its own connection while the job's transaction is open), and the
+figures are the usage profile's expected ones (not the high estimate's multiple). Different workers' messages
+that coincide share the same parallelism; the plan does not subtract them.
 """
 
 from __future__ import annotations
@@ -20,12 +38,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.plan.answers import UsageProfile
+from generator.plan.answers import MAX_USERS, UsageProfile
 from generator.plan.limits import units_within_deadline
 from generator.plan.rules import Rules
-from generator.plan.sizing import Schedule, Sizing
+from generator.plan.sizing import HOURS_PER_MONTH, Sizing
 
-Limiting = Literal["parallelism", "database_connections", "message_deadline", "schedule_period"]
+Limiting = Literal["parallelism", "database_connections", "message_deadline", "schedule_period", "rollup_throughput"]
+SECONDS_PER_HOUR = 3600
 
 
 class WorkerCapacity(BaseModel):
@@ -46,43 +65,67 @@ def workers_db_connections(sizing: Sizing, rules: Rules) -> int:
     return max(0, math.floor(alarm_share * sizing.rds.max_connections) - rules.constants.db_connections_reserved)
 
 
+def _message_figures(worker: str, usage: UsageProfile, sizing: Sizing, rules: Rules) -> dict[str, float]:
+    """What every worker's message shares: its calls and their latency, its deadline, the messages in flight."""
+    limits = sizing.worker_limits[worker]
+    calls = limits.model_calls_per_unit
+    parallelism = sizing.workers_lambda.reserved_concurrency
+    connections = workers_db_connections(sizing, rules)
+    # The job's pool, and as many again for the spend ledger while a model call runs (app/spend_guard.py).
+    per_message = sizing.workers_lambda.db_pool_size * (2 if calls else 1)
+    return {
+        "model_calls_per_unit": calls,
+        "model_latency_p50_seconds": usage.model_latency_p50_seconds,
+        "model_latency_p95_seconds": usage.model_latency_p95_seconds,
+        "job_base_seconds": usage.job_base_seconds,
+        "message_deadline_seconds": limits.message_deadline_seconds,
+        "lambda_timeout_seconds": sizing.workers_lambda.timeout_seconds,
+        "parallelism": parallelism,
+        "db_max_connections": sizing.rds.max_connections,
+        "db_connections_for_workers": connections,
+        "db_connections_per_message": per_message,
+        "concurrent_messages": min(parallelism, connections // per_message),
+    }
+
+
+def _connections_phrase(figures: dict[str, float]) -> str:
+    per = figures["db_connections_per_message"]
+    return f"{figures['db_connections_for_workers']:,.0f} database connections for the workers, {per:,.0f} a message"
+
+
+def _in_flight_limit(figures: dict[str, float]) -> Limiting:
+    by_connections = figures["db_connections_for_workers"] // figures["db_connections_per_message"]
+    return "database_connections" if by_connections < figures["parallelism"] else "parallelism"
+
+
 def worker_capacity(
     worker: str, users: int, every_minutes: int, usage: UsageProfile, sizing: Sizing, rules: Rules
 ) -> WorkerCapacity:
+    """A fanned-out cron worker's capacity when it runs every `every_minutes`."""
     limits = sizing.worker_limits[worker]
     assert limits.chunk_size is not None  # fanned-out workers only
     chunk, calls = limits.chunk_size, limits.model_calls_per_unit
     deadline = limits.message_deadline_seconds
     period = every_minutes * 60
-    parallelism = sizing.workers_lambda.reserved_concurrency
-    connections = workers_db_connections(sizing, rules)
-    concurrent = min(parallelism, connections)
+    figures = _message_figures(worker, usage, sizing, rules)
+    parallelism = int(figures["parallelism"])
+    concurrent = int(figures["concurrent_messages"])
     message_seconds = usage.job_base_seconds + chunk * calls * usage.model_latency_p50_seconds
     waves = math.floor(period / message_seconds)
     messages = math.ceil(users / chunk)
-    figures: dict[str, float] = {
+    figures |= {
         "users": users,
         "chunk_size": chunk,
-        "model_calls_per_unit": calls,
-        "model_latency_p50_seconds": usage.model_latency_p50_seconds,
-        "model_latency_p95_seconds": usage.model_latency_p95_seconds,
-        "job_base_seconds": usage.job_base_seconds,
         "message_seconds_p50": round(message_seconds, 3),
         "message_seconds_p95": round(usage.job_base_seconds + chunk * calls * usage.model_latency_p95_seconds, 3),
-        "message_deadline_seconds": deadline,
-        "lambda_timeout_seconds": sizing.workers_lambda.timeout_seconds,
         "period_seconds": period,
-        "parallelism": parallelism,
-        "db_max_connections": sizing.rds.max_connections,
-        "db_connections_for_workers": connections,
-        "concurrent_messages": concurrent,
         "waves_per_period": waves,
         "messages_per_run": messages,
     }
     if concurrent:
         # How long a run takes at the plan's user count.
         figures["run_seconds"] = round(math.ceil(messages / concurrent) * message_seconds, 3)
-    limiting: Limiting = "database_connections" if connections < parallelism else "parallelism"
+    limiting = _in_flight_limit(figures)
     if units_within_deadline(calls, deadline, usage) < 1:
         max_users, limiting = 0, "message_deadline"
     elif waves < 1:
@@ -93,20 +136,96 @@ def worker_capacity(
         f"{chunk} user{'s' * (chunk != 1)} per message, sized for {calls} model call each at the p95 latency of "
         f"{usage.model_latency_p95_seconds:g} s within the {deadline} s deadline; {message_seconds:,.0f} s per "
         f"message at the p50 latency of {usage.model_latency_p50_seconds:g} s; {concurrent} messages at once "
-        f"(parallelism {parallelism}, {connections} database connections for the workers); "
+        f"(parallelism {parallelism}, {_connections_phrase(figures)}); "
         f"{waves} wave{'s' * (waves != 1)} in each {every_minutes}-minute run"
     )
     return WorkerCapacity(max_users=max_users, limiting=limiting, figures=figures, basis=basis)
 
 
-def capacity(users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> dict[str, WorkerCapacity]:
-    """Each fanned-out cron worker's capacity at the plan's sizing."""
-    return {
-        s.worker: worker_capacity(s.worker, users, s.every_minutes, usage, sizing, rules)
-        for s in sizing.qstash.schedules
-        if _fans_out(s, sizing)
+def event_capacity(worker: str, users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> WorkerCapacity:
+    """An event worker's capacity: the users whose busiest hour of uploads is processed within the hour."""
+    figures = _message_figures(worker, usage, sizing, rules)
+    calls, deadline = int(figures["model_calls_per_unit"]), int(figures["message_deadline_seconds"])
+    concurrent = int(figures["concurrent_messages"])
+    message_seconds = usage.job_base_seconds + calls * usage.model_latency_p50_seconds
+    per_hour = concurrent * SECONDS_PER_HOUR / message_seconds
+    peak_per_user = usage.uploads_per_user_per_month / HOURS_PER_MONTH * usage.peak_hour_factor
+    figures |= {
+        "users": users,
+        "uploads_per_user_per_month": usage.uploads_per_user_per_month,
+        "hours_per_month": HOURS_PER_MONTH,
+        "peak_hour_factor": usage.peak_hour_factor,
+        "peak_uploads_per_user_per_hour": round(peak_per_user, 6),
+        "peak_uploads_per_hour": round(users * peak_per_user, 3),
+        "message_seconds_p50": round(message_seconds, 3),
+        "message_seconds_p95": round(usage.job_base_seconds + calls * usage.model_latency_p95_seconds, 3),
+        "messages_per_hour": round(per_hour, 3),
     }
+    limiting = _in_flight_limit(figures)
+    if units_within_deadline(calls, deadline, usage) < 1:
+        max_users, limiting = 0, "message_deadline"
+    elif peak_per_user == 0:
+        max_users = MAX_USERS  # no uploads expected: nothing to process at any user count the plan takes
+    else:
+        max_users = math.floor(per_hour / peak_per_user)
+    basis = (
+        f"one message per upload, {message_seconds:,.0f} s each ({calls} model call at the p50 latency of "
+        f"{usage.model_latency_p50_seconds:g} s); {concurrent} messages at once (parallelism "
+        f"{figures['parallelism']:,.0f}, {_connections_phrase(figures)}): "
+        f"{per_hour:,.0f} uploads an hour against {peak_per_user:.4f} per user in the busiest hour "
+        f"({usage.uploads_per_user_per_month:,g} a month over {HOURS_PER_MONTH} h x peak factor "
+        f"{usage.peak_hour_factor:g}), processed within that hour"
+    )
+    return WorkerCapacity(max_users=max_users, limiting=limiting, figures=figures, basis=basis)
 
 
-def _fans_out(schedule: Schedule, sizing: Sizing) -> bool:
-    return sizing.worker_limits[schedule.worker].chunk_size is not None
+def rollup_capacity(
+    worker: str, users: int, every_minutes: int, usage: UsageProfile, sizing: Sizing, rules: Rules
+) -> WorkerCapacity:
+    """A roll-up worker's capacity: the users whose events one run rolls up within its message deadline."""
+    limits = sizing.worker_limits[worker]
+    days = limits.days_per_run or 1
+    deadline, period = limits.message_deadline_seconds, every_minutes * 60
+    throughput = rules.constants.rollup_events_per_second
+    per_user = usage.events_per_user_per_day * days
+    budget = min(deadline, period) - usage.job_base_seconds
+    figures: dict[str, float] = {
+        "users": users,
+        "events_per_user_per_day": usage.events_per_user_per_day,
+        "days_per_run": days,
+        "events_per_user_per_run": per_user,
+        "events_per_run": users * per_user,
+        "rollup_events_per_second": throughput,
+        "job_base_seconds": usage.job_base_seconds,
+        "message_deadline_seconds": deadline,
+        "lambda_timeout_seconds": sizing.workers_lambda.timeout_seconds,
+        "period_seconds": period,
+        "run_seconds": round(usage.job_base_seconds + users * per_user / throughput, 3),
+    }
+    if budget <= 0:
+        max_users = 0
+    elif per_user == 0:
+        max_users = MAX_USERS  # no events expected: nothing to roll up at any user count the plan takes
+    else:
+        max_users = math.floor(budget * throughput / per_user)
+    bound = f"the {deadline} s message deadline" if deadline <= period else f"the {every_minutes}-minute schedule"
+    basis = (
+        f"one set-based roll-up a run of {days} day{'s' * (days != 1)} of events, "
+        f"{usage.events_per_user_per_day:,g} per user a day, at {throughput:,} events a second (measured, "
+        f"rules.yaml rollup_events_per_second), within {bound} less {usage.job_base_seconds:g} s of fixed work"
+    )
+    return WorkerCapacity(max_users=max_users, limiting="rollup_throughput", figures=figures, basis=basis)
+
+
+def capacity(users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> dict[str, WorkerCapacity]:
+    """Every chosen worker's capacity at the plan's sizing, in the answers' order."""
+    every = {s.worker: s.every_minutes for s in sizing.qstash.schedules}
+    found: dict[str, WorkerCapacity] = {}
+    for worker, limits in sizing.worker_limits.items():
+        if worker not in every:
+            found[worker] = event_capacity(worker, users, usage, sizing, rules)
+        elif limits.chunk_size is not None:
+            found[worker] = worker_capacity(worker, users, every[worker], usage, sizing, rules)
+        else:
+            found[worker] = rollup_capacity(worker, users, every[worker], usage, sizing, rules)
+    return found

@@ -1,24 +1,30 @@
 """The reference document's figures checked against the catalog.
 
 Each claim is priced for the reference scenario (its 50 users, four workers and models) in the user's
-region, so a claim that holds in one region (RDS in APAC, say) is not reported as wrong there.
+region. Every claim is a row in every region: the figures are regional and the verdict says whether the
+claim holds there; a row whose figure cannot be priced in a region says so in its note instead of vanishing.
+Money is Decimal, each figure rounded to the cent once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import ALLOW_RETIRED_MODELS, Answers
+from generator.plan.budget import cents, exact
 from generator.plan.catalog import Catalog
-from generator.plan.comparison import hosting_comparison
+from generator.plan.comparison import CostPart, before_architecture, hosting_comparison
 from generator.plan.core import PricedPlan, price_plan
 from generator.plan.rules import ClaimDef, Rules
 from generator.plan.sizing import HOURS_PER_MONTH
+from generator.reports.formatting import money_range
 
 # A single-figure claim ("~$10") is read as that figure +/- 10%.
-POINT_TOLERANCE = 0.10
+POINT_TOLERANCE = Decimal("0.10")
+HOURS = Decimal(HOURS_PER_MONTH)
 
 
 class Correction(BaseModel):
@@ -26,56 +32,70 @@ class Correction(BaseModel):
 
     id: str
     claim: str
-    claimed_low: float | None
-    claimed_high: float | None
-    ours_low: float | None
-    ours_high: float | None
+    claimed_low: Decimal | None
+    claimed_high: Decimal | None
+    ours_low: Decimal | None
+    ours_high: Decimal | None
+    # holds, too high or too low for a priced figure (the claim against ours); the claim's own verdict
+    # (rules.yaml) for one that is not a figure; "cannot apply" when the region cannot price it; "retired"
+    # for a model the reference chose that Microsoft has retired.
+    verdict: str
     reason: str
+    note: str | None = None
+    # The catalog sources of prices used only by this row (the plan's own lines cite theirs).
+    sources: tuple[str, ...] = ()
 
 
-Metric = Callable[[PricedPlan, Answers, Catalog], tuple[float, float]]
+Amounts = tuple[Decimal, Decimal]
+Metric = Callable[[PricedPlan, Answers, Catalog, Rules], Amounts]
 
 
 def _hosting(option: str) -> Metric:
-    def metric(plan: PricedPlan, answers: Answers, catalog: Catalog) -> tuple[float, float]:
+    def metric(plan: PricedPlan, answers: Answers, catalog: Catalog, rules: Rules) -> Amounts:
         chosen = next(o for o in hosting_comparison(answers, plan, catalog) if o.id == option)
         return chosen.monthly_low, chosen.monthly_high
 
     return metric
 
 
-def _cache_small(plan: PricedPlan, answers: Answers, catalog: Catalog) -> tuple[float, float]:
+def _cache_small(plan: PricedPlan, answers: Answers, catalog: Catalog, rules: Rules) -> Amounts:
     node = "cache.t4g.small"
-    valkey = catalog.price(f"cache.node.valkey.{node}", answers.aws_region).usd * HOURS_PER_MONTH
-    redis = catalog.price(f"cache.node.redis.{node}", answers.aws_region).usd * HOURS_PER_MONTH
-    return valkey, redis
+    valkey = catalog.price(f"cache.node.valkey.{node}", answers.aws_region).cost(HOURS)
+    redis = catalog.price(f"cache.node.redis.{node}", answers.aws_region).cost(HOURS)
+    return cents(valkey), cents(redis)
 
 
-def _multi_az_delta(plan: PricedPlan, answers: Answers, catalog: Catalog) -> tuple[float, float]:
+def _multi_az_delta(plan: PricedPlan, answers: Answers, catalog: Catalog, rules: Rules) -> Amounts:
     rds = plan.sizing.rds
-    instance = catalog.price(f"rds.instance.{rds.instance_class}", answers.aws_region).usd * HOURS_PER_MONTH
-    storage = catalog.price("rds.storage.gp3", answers.aws_region).usd * rds.allocated_storage_gb
-    return instance + storage, instance + storage
+    instance = catalog.price(f"rds.instance.{rds.instance_class}", answers.aws_region).cost(HOURS)
+    storage = catalog.price("rds.storage.gp3", answers.aws_region).cost(Decimal(rds.allocated_storage_gb))
+    return cents(instance + storage), cents(instance + storage)
 
 
-def _infrastructure(plan: PricedPlan, answers: Answers, catalog: Catalog) -> tuple[float, float]:
+def _infrastructure(plan: PricedPlan, answers: Answers, catalog: Catalog, rules: Rules) -> Amounts:
     return plan.totals.infrastructure.low, plan.totals.infrastructure.high
 
 
+def _before(plan: PricedPlan, answers: Answers, catalog: Catalog, rules: Rules) -> Amounts:
+    before = before_architecture(answers, plan, catalog, rules)
+    return before.monthly_low, before.monthly_high
+
+
 METRICS: dict[str, Metric] = {
-    "vercel": lambda p, a, c: p.service_cost("Vercel"),
-    "rds_small_single_az": lambda p, a, c: p.service_cost("RDS PostgreSQL"),
+    "vercel": lambda p, a, c, r: p.service_cost("Vercel"),
+    "rds_small_single_az": lambda p, a, c, r: p.service_cost("RDS PostgreSQL"),
     "cache_small_one_node": _cache_small,
-    "s3": lambda p, a, c: p.cost("s3_storage", "s3_put", "s3_get", "data_transfer"),
-    "cron_lambda": lambda p, a, c: p.service_cost("Lambda (cron)"),
-    "qstash": lambda p, a, c: p.service_cost("Upstash QStash"),
+    "s3": lambda p, a, c, r: p.cost("s3_storage", "s3_put", "s3_get", "data_transfer"),
+    "cron_lambda": lambda p, a, c, r: p.service_cost("Lambda (cron)"),
+    "qstash": lambda p, a, c, r: p.service_cost("Upstash QStash"),
     "hosting_fargate": _hosting("ecs_fargate"),
     "hosting_ec2_spot": _hosting("ec2_spot"),
     "hosting_lambda": _hosting("lambda"),
-    "model_alerts": lambda p, a, c: p.cost("ai_alerts_input", "ai_alerts_output"),
+    "model_alerts": lambda p, a, c, r: p.cost("ai_alerts_input", "ai_alerts_output"),
     "multi_az_delta": _multi_az_delta,
-    "nat_two_gateways": lambda p, a, c: p.service_cost("NAT gateway"),
+    "nat_two_gateways": lambda p, a, c, r: p.service_cost("NAT gateway"),
     "infrastructure_total": _infrastructure,
+    "before_architecture": _before,
 }
 
 
@@ -86,14 +106,53 @@ def reference_answers(region: str, rules: Rules) -> Answers:
 
 
 def corrections(answers: Answers, rules: Rules, catalog: Catalog) -> list[Correction]:
+    """Every claim of the reference, in the same order in every region, then its retired model choices."""
     reference = reference_answers(answers.aws_region, rules)
     plan = price_plan(reference, catalog, rules)
-    found = []
-    for claim in rules.claims:
-        ours = METRICS[claim.metric](plan, reference, catalog) if claim.metric else None
-        if claim.always or (ours is not None and _disagrees(claim, ours)):
-            found.append(_correction(claim, ours))
-    return found + _model_choices(answers, rules, catalog)
+    rows = [_check(claim, plan, reference, catalog, rules) for claim in rules.claims]
+    return rows + _model_choices(answers, rules, catalog)
+
+
+def _check(claim: ClaimDef, plan: PricedPlan, reference: Answers, catalog: Catalog, rules: Rules) -> Correction:
+    if claim.metric is None:
+        assert claim.verdict is not None  # checked at load: a claim without a figure carries its verdict
+        return _correction(claim, None, claim.verdict)
+    metric = METRICS[claim.metric]
+    try:
+        ours = metric(plan, reference, catalog, rules)
+    except KeyError as missing:
+        # A price the region has no quote for and no derivation: the row stays, saying why it is empty.
+        note = f"cannot be priced in {reference.aws_region}: no {missing.args[0]} price there"
+        return _correction(claim, None, "cannot apply", note)
+    verdict = claim.verdict or _compare(claim, ours)
+    if claim.metric != "before_architecture":
+        return _correction(claim, ours, verdict)
+    before = before_architecture(reference, plan, catalog, rules)
+    reason = f"{_before_reason(claim, plan, before.parts, ours)} Sources: {', '.join(before.sources)}."
+    return _correction(claim, ours, verdict, reason=reason).model_copy(update={"sources": before.sources})
+
+
+def _before_reason(claim: ClaimDef, plan: PricedPlan, parts: tuple[CostPart, ...], ours: Amounts) -> str:
+    """The "before" architecture's breakdown and what the seed's figure gets wrong, in words."""
+    breakdown = "; ".join(f"{p.name} {money_range(p.monthly_low, p.monthly_high)}" for p in parts)
+    now_low, now_high = plan.totals.infrastructure.low, plan.totals.infrastructure.high
+    assert claim.claimed is not None  # a priced figure
+    claimed_low, claimed_high = (exact(v) for v in claim.claimed)
+    verdict = _compare(claim, ours)
+    if verdict == "too high":
+        judged = (
+            f"The seed's {money_range(claimed_low, claimed_high)} overstates it "
+            f"{claimed_low / ours[1]:.1f}x to {claimed_high / ours[0]:.1f}x"
+        )
+    elif verdict == "too low":
+        judged = f"The seed's {money_range(claimed_low, claimed_high)} understates it"
+    else:
+        judged = f"The seed's {money_range(claimed_low, claimed_high)} holds"
+    return (
+        f"{claim.reason} {breakdown}. {judged}. The rendered stack costs {money_range(now_low, now_high)} for the "
+        f"same workload: {money_range(ours[0] - now_low, ours[1] - now_high)} a month less "
+        f"({1 - now_low / ours[0]:.0%} and {1 - now_high / ours[1]:.0%} less at the low and high estimates)."
+    )
 
 
 def _model_choices(answers: Answers, rules: Rules, catalog: Catalog) -> list[Correction]:
@@ -113,6 +172,7 @@ def _model_choices(answers: Answers, rules: Rules, catalog: Catalog) -> list[Cor
                 claimed_high=None,
                 ours_low=None,
                 ours_high=None,
+                verdict="retired",
                 reason=(
                     f"{spec.reference} was {lifecycle.describe()} (Microsoft's retirement schedule, checked "
                     f"{lifecycle.checked}). {chosen} {ours} ({catalog.models[ours].lifecycle.describe()})."
@@ -122,21 +182,30 @@ def _model_choices(answers: Answers, rules: Rules, catalog: Catalog) -> list[Cor
     return found
 
 
-def _disagrees(claim: ClaimDef, ours: tuple[float, float]) -> bool:
+def _compare(claim: ClaimDef, ours: Amounts) -> str:
+    """holds when the ranges overlap; too high when the claim is above ours, too low when below."""
     assert claim.claimed is not None
-    low, high = claim.claimed
+    low, high = (exact(v) for v in claim.claimed)
     if low == high:
         low, high = low * (1 - POINT_TOLERANCE), high * (1 + POINT_TOLERANCE)
-    return ours[1] < low or ours[0] > high
+    if ours[1] < low:
+        return "too high"
+    if ours[0] > high:
+        return "too low"
+    return "holds"
 
 
-def _correction(claim: ClaimDef, ours: tuple[float, float] | None) -> Correction:
+def _correction(
+    claim: ClaimDef, ours: Amounts | None, verdict: str, note: str | None = None, reason: str | None = None
+) -> Correction:
     return Correction(
         id=claim.id,
         claim=claim.claim,
-        claimed_low=claim.claimed[0] if claim.claimed else None,
-        claimed_high=claim.claimed[1] if claim.claimed else None,
-        ours_low=round(ours[0], 2) if ours else None,
-        ours_high=round(ours[1], 2) if ours else None,
-        reason=claim.reason,
+        claimed_low=cents(exact(claim.claimed[0])) if claim.claimed else None,
+        claimed_high=cents(exact(claim.claimed[1])) if claim.claimed else None,
+        ours_low=cents(ours[0]) if ours else None,
+        ours_high=cents(ours[1]) if ours else None,
+        verdict=verdict,
+        reason=reason or claim.reason,
+        note=note,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import Answers
@@ -23,11 +25,12 @@ class PricedPlan(BaseModel):
     def over_capacity(self, users: int) -> dict[str, WorkerCapacity]:
         return {worker: c for worker, c in self.capacity.items() if users > c.max_users}
 
-    def cost(self, *line_ids: str) -> tuple[float, float]:
+    def cost(self, *line_ids: str) -> tuple[Decimal, Decimal]:
+        """The sum of these lines as shown (each already rounded to the cent)."""
         chosen = [line for line in self.lines if line.id in line_ids]
-        return sum(x.cost_low for x in chosen), sum(x.cost_high for x in chosen)
+        return sum((x.cost_low for x in chosen), Decimal(0)), sum((x.cost_high for x in chosen), Decimal(0))
 
-    def service_cost(self, service: str) -> tuple[float, float]:
+    def service_cost(self, service: str) -> tuple[Decimal, Decimal]:
         return self.cost(*(line.id for line in self.lines if line.service == service))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import Answers
-from generator.plan.budget import NON_AWS_SERVICES, aws_budget_limit
+from generator.plan.budget import aws_budget_limit, aws_lines_cost
 from generator.plan.core import PricedPlan
 from generator.plan.rules import AlarmDef, Rules
 from generator.plan.sizing import DAYS_PER_MONTH
@@ -30,8 +30,11 @@ class Alarm(BaseModel):
 class GuardRails(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Cents as plain numbers: AWS Budgets and infra/ops.json take them as such (computed exactly, in Decimal).
     aws_budget_limit: float
-    # The AWS lines of the infrastructure budget at their high estimate: what the AWS budget must hold.
+    # The AWS lines of the infrastructure budget at each estimate: the high one is what the AWS budget must hold;
+    # a low one above it means the plan is over budget, a high one alone means it is at risk.
+    aws_estimate_low: float
     aws_estimate_high: float
     budget_alert_thresholds: tuple[int, ...]
     alert_email: str
@@ -79,15 +82,9 @@ def _alarm(a: AlarmDef, plan: PricedPlan) -> Alarm:
 def guard_rails(answers: Answers, plan: PricedPlan, rules: Rules) -> GuardRails:
     alarms = tuple(_alarm(a, plan) for a in rules.alarms)
     return GuardRails(
-        aws_budget_limit=aws_budget_limit(answers, list(plan.lines)),
-        aws_estimate_high=round(
-            sum(
-                line.cost_high
-                for line in plan.lines
-                if line.budget == "infrastructure" and line.service not in NON_AWS_SERVICES
-            ),
-            2,
-        ),
+        aws_budget_limit=float(aws_budget_limit(answers, list(plan.lines))),
+        aws_estimate_low=float(aws_lines_cost(list(plan.lines), "low")),
+        aws_estimate_high=float(aws_lines_cost(list(plan.lines), "high")),
         budget_alert_thresholds=answers.budget_alert_thresholds,
         alert_email=answers.alert_email,
         alarms=alarms,

@@ -201,6 +201,7 @@ class Plan(BaseModel):
             },
             "database": rt.database.model_dump(),
             "secrets": {"reread_min_interval_seconds": rt.secret_reread_min_interval_seconds},
+            "spend_guard": self._spend_guard(),
         }
         # Only the chosen workers' settings: an unchosen worker leaves no trace in the rendered repo.
         if "video_processing" in chosen:
@@ -216,6 +217,20 @@ class Plan(BaseModel):
         if "alert_checker" in chosen:
             manifest["alerts"] = {"window_minutes": rt.alerts_window_minutes}
         return manifest
+
+    def _spend_guard(self) -> dict[str, Any]:
+        """What the rendered spend guard (app/spend_guard.py) enforces: the AI budget as a monthly cap, the alert
+        thresholds, and the price of each model the workers call, as the plan priced it."""
+        prices: dict[str, dict[str, float]] = {}
+        for line in self.lines:
+            model, _, direction = line.price_id.removeprefix("azure.").rpartition(".")
+            if line.budget == "ai" and direction in ("input", "output"):
+                prices.setdefault(model, {})[f"{direction}_usd_per_1m"] = float(line.unit_price)
+        return {
+            "monthly_cap_usd": float(self.totals.ai.limit),
+            "alert_thresholds_pct": list(self.guard_rails.budget_alert_thresholds),
+            "models": prices,
+        }
 
 
 def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | None = None) -> Plan:

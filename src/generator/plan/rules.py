@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,18 +15,134 @@ class _Frozen(BaseModel):
 
 
 class Tier(_Frozen):
+    """A named stage of growth, for the docs: it sizes nothing (each component has its own steps)."""
+
     name: str
     max_users: int
-    rds_instance_class: str
-    rds_memory_gib: float
-    rds_min_storage_gb: int
-    rds_multi_az: bool
-    cache_node_type: str
-    cache_replicas: int = Field(ge=0)
-    nat_gateways: int = Field(ge=1)
-    lambda_memory_mb: int
-    lambda_reserved_concurrency: int
     why: str
+
+
+class Step(_Frozen):
+    """One step of a component: it applies from `from_users` until the component's next step."""
+
+    from_users: int = Field(ge=1)
+    why: str
+
+    def label(self) -> str:
+        raise NotImplementedError
+
+
+class AvailabilityStep(Step):
+    target_pct: float = Field(gt=0, lt=100)
+
+    def label(self) -> str:
+        return f"{self.target_pct:g}%"
+
+
+class DatabaseStep(Step):
+    instance_class: str
+    memory_gib: float = Field(gt=0)
+
+    def label(self) -> str:
+        return self.instance_class
+
+
+class CacheNodeStep(Step):
+    node_type: str
+
+    def label(self) -> str:
+        return self.node_type
+
+
+class CacheReplicasStep(Step):
+    count: int = Field(ge=0)
+
+    def label(self) -> str:
+        return str(self.count)
+
+
+class NatGatewaysStep(Step):
+    count: int = Field(ge=1)
+
+    def label(self) -> str:
+        return str(self.count)
+
+
+class LambdaMemoryStep(Step):
+    memory_mb: int = Field(ge=128, le=10240)
+
+    def label(self) -> str:
+        return f"{self.memory_mb:,} MB"
+
+
+class ConcurrencyStep(Step):
+    count: int = Field(ge=1)
+
+    def label(self) -> str:
+        return f"{self.count} in flight"
+
+
+StepT = TypeVar("StepT", bound=Step)
+
+
+def step_at(steps: tuple[StepT, ...], users: int) -> StepT:
+    """The step that applies to `users`: the last one starting at or below it."""
+    return [s for s in steps if s.from_users <= users][-1]
+
+
+# The components that step, in the order the scaling table names them, with their display names.
+COMPONENTS: dict[str, str] = {
+    "availability": "uptime target",
+    "database": "database",
+    "cache_node": "cache node",
+    "cache_replicas": "cache replicas",
+    "nat_gateways": "NAT gateways",
+    "lambda_memory": "worker memory",
+    "reserved_concurrency": "worker concurrency",
+}
+
+
+class SizingSteps(_Frozen):
+    """Each component's steps by user count (rules.yaml `sizing` says why each threshold is where it is)."""
+
+    rds_min_storage_gb: int = Field(ge=20)
+    # The uptime Amazon RDS commits to for a Single-AZ instance: a higher target needs Multi-AZ.
+    single_az_uptime_pct: float = Field(gt=0, lt=100)
+    availability: tuple[AvailabilityStep, ...]
+    database: tuple[DatabaseStep, ...]
+    cache_node: tuple[CacheNodeStep, ...]
+    cache_replicas: tuple[CacheReplicasStep, ...]
+    nat_gateways: tuple[NatGatewaysStep, ...]
+    lambda_memory: tuple[LambdaMemoryStep, ...]
+    reserved_concurrency: tuple[ConcurrencyStep, ...]
+
+    @model_validator(mode="after")
+    def _steps_ordered(self) -> SizingSteps:
+        for name, steps in self.components().items():
+            starts = [s.from_users for s in steps]
+            if not starts or starts[0] != 1:
+                raise ValueError(f"sizing.{name}: the first step must apply from_users 1")
+            if starts != sorted(set(starts)):
+                raise ValueError(f"sizing.{name}: steps must be ordered by from_users, each once")
+        # The largest plans sustain their load: their database has no CPU credits to run out of.
+        if self.database[-1].instance_class.startswith("db.t"):
+            raise ValueError("sizing.database: the last step must be a non-burstable class (not db.t*)")
+        if self.availability[-1].target_pct <= self.single_az_uptime_pct:
+            raise ValueError("sizing.availability: the last step must need Multi-AZ")
+        if self.nat_gateways[-1].count < 2 or self.cache_replicas[-1].count < 1:
+            raise ValueError("sizing: the last steps must give a NAT gateway per AZ and a cache replica")
+        return self
+
+    def components(self) -> dict[str, tuple[Step, ...]]:
+        return {name: getattr(self, name) for name in COMPONENTS}
+
+    def at(self, component: str, users: int) -> Step:
+        """The step of `component` that applies to `users`."""
+        return step_at(self.components()[component], users)
+
+    def breakpoints(self) -> list[int]:
+        """Every user count at which some component steps (its first user at the new size)."""
+        return sorted({s.from_users for steps in self.components().values() for s in steps if s.from_users > 1})
 
 
 class Constants(_Frozen):
@@ -37,10 +153,12 @@ class Constants(_Frozen):
     message_deadline_ratio: float = Field(gt=0, lt=1)
     fanout_max_chunk_size: int = Field(ge=1)
     qstash_batch_max_bytes: int = Field(ge=1024)
+    rollup_events_per_second: int = Field(ge=1)
     nat_bytes_per_token: float = Field(gt=0)
     nat_request_overhead_bytes: int = Field(ge=0)
     nat_message_bytes: int = Field(ge=1)
     db_connections_reserved: int = Field(ge=0)
+    db_pool_per_lambda: int = Field(ge=1)
     cron_lambda_memory_mb: int
     cron_lambda_timeout_seconds: int
     qstash_retries: int
@@ -157,12 +275,31 @@ class ClaimDef(_Frozen):
     claim: str
     claimed: tuple[float, float] | None = None
     metric: str | None
-    always: bool = False
+    # The verdict of a claim that is not a figure (or whose figure is right for the wrong reason); a priced
+    # figure's verdict is worked out (holds, too high, too low).
+    verdict: str | None = None
     reason: str
+
+    @model_validator(mode="after")
+    def _verdict_without_figure(self) -> ClaimDef:
+        if self.metric is None and self.verdict is None:
+            raise ValueError(f"claim {self.id}: a claim without a metric needs a verdict")
+        if self.metric is not None and self.claimed is None:
+            raise ValueError(f"claim {self.id}: a priced claim needs its claimed range")
+        return self
+
+
+class BeforeArchitecture(_Frozen):
+    """What the reference's "before" architecture needs beyond the plan's own lines (rules.yaml says why)."""
+
+    web_tasks: int = Field(ge=1)
+    alb_availability_zones: int = Field(ge=2)
+    alb_gb_per_lcu_hour: float = Field(gt=0)
 
 
 class Rules(_Frozen):
     tiers: tuple[Tier, ...]
+    sizing: SizingSteps
     constants: Constants
     alarms: tuple[AlarmDef, ...]
     rules: tuple[Rule, ...]
@@ -170,6 +307,7 @@ class Rules(_Frozen):
     workers: dict[str, WorkerDef]
     model_uses: dict[str, ModelUse]
     claims: tuple[ClaimDef, ...]
+    before_architecture: BeforeArchitecture
     qstash_regions: tuple[QStashRegion, ...]
 
     @model_validator(mode="after")

@@ -7,15 +7,16 @@ Model calls and tokens are the exception: their high is what the workers' limits
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from generator.plan.answers import Answers
+from generator.plan.answers import MAX_USERS, Answers
 from generator.plan.catalog import Catalog
 from generator.plan.limits import WorkerLimits, publish_batch_size, worker_limits
-from generator.plan.rules import QStashRegion, Rules
+from generator.plan.rules import COMPONENTS, AvailabilityStep, QStashRegion, Rules, Step, step_at
 
 HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
@@ -61,6 +62,29 @@ class TierInfo(_Frozen):
     why: str
 
 
+class SizingChange(_Frozen):
+    """One component stepping up at a user count (rules.yaml `sizing`)."""
+
+    component: str
+    from_users: int
+    before: str
+    after: str
+    why: str
+
+    def describe(self) -> str:
+        return f"{COMPONENTS[self.component]} {self.before} -> {self.after} from {self.from_users:,} users"
+
+
+class SizingMilestones(_Frozen):
+    """The user counts from which the stack gains each kind of resilience or class (rules.yaml `sizing`),
+    whatever the plan's own count: the docs say when each arrives."""
+
+    multi_az_from_users: int
+    nat_per_az_from_users: int
+    cache_replica_from_users: int
+    non_burstable_database_from_users: int
+
+
 class RdsSizing(_Frozen):
     engine: Literal["postgres"] = "postgres"
     # A major version only: RDS creates the default minor of it (see rules.yaml).
@@ -73,6 +97,8 @@ class RdsSizing(_Frozen):
     burstable: bool
     allocated_storage_gb: int
     multi_az: bool
+    # The availability target Multi-AZ follows (above the Single-AZ SLA's figure: Multi-AZ).
+    availability_target_pct: float
     backup_retention_days: int
     data_gb: float
 
@@ -91,11 +117,14 @@ class LambdaSizing(_Frozen):
     memory_mb: int
     timeout_seconds: int
     reserved_concurrency: int
+    # Database connections per instance (its pool); a model-calling worker's spend ledger opens as many again.
+    db_pool_size: int
 
 
 class CronLambdaSizing(_Frozen):
     memory_mb: int
     timeout_seconds: int
+    db_pool_size: int
     every_minutes: int
     schedule_expression: str
 
@@ -132,7 +161,10 @@ class Schedule(_Frozen):
 
 
 class QStashSizing(_Frozen):
+    # The cheapest plan that holds the high estimate (the one to subscribe to), and the cheapest that holds the
+    # low one: each estimate is billed on its own plan.
     plan: QStashPlanName
+    plan_low: QStashPlanName
     retries: int
     timeout_seconds: int
     schedules: tuple[Schedule, ...]
@@ -193,6 +225,9 @@ class Sizing(_Frozen):
     network: NetworkSizing
     s3: S3Sizing
     qstash: QStashSizing
+    # The component steps still ahead, up to the largest user count (the thresholds rules.yaml sets).
+    next_changes: tuple[SizingChange, ...]
+    milestones: SizingMilestones
     # What each chosen worker's code obeys (app/plan.json), by worker name.
     worker_limits: dict[str, WorkerLimits]
     # Chunk messages per QStash batch publish.
@@ -227,32 +262,37 @@ def tier_info(rules: Rules, users: int) -> TierInfo:
 
 
 def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
-    usage, users, const = answers.usage, answers.users, rules.constants
-    tier = rules.tier_for(users)
+    usage, users, const, steps = answers.usage, answers.users, rules.constants, rules.sizing
+    database = step_at(steps.database, users)
+    availability = step_at(steps.availability, users)
+    lambda_memory_mb = step_at(steps.lambda_memory, users).memory_mb
+    nat_gateways = step_at(steps.nat_gateways, users).count
+    cache_replicas = step_at(steps.cache_replicas, users).count
     per_user = Range.of(users, users * usage.high_usage_factor)
     retries = const.qstash_retries
     has = set(answers.workers)
 
     raw_event_gb = usage.events_per_user_per_day * usage.event_retention_days * usage.event_bytes / 1e9
     data_gb = users * (raw_event_gb + usage.db_mb_per_user / 1000)
-    storage_gb = max(tier.rds_min_storage_gb, math.ceil(data_gb * const.rds_storage_headroom))
+    storage_gb = max(steps.rds_min_storage_gb, math.ceil(data_gb * const.rds_storage_headroom))
     rds = RdsSizing(
         engine_version=const.rds_engine_major_version,
-        instance_class=tier.rds_instance_class,
-        memory_gib=tier.rds_memory_gib,
-        max_connections=rds_max_connections(tier.rds_memory_gib),
-        burstable=tier.rds_instance_class.startswith(BURSTABLE_PREFIX),
+        instance_class=database.instance_class,
+        memory_gib=database.memory_gib,
+        max_connections=rds_max_connections(database.memory_gib),
+        burstable=database.instance_class.startswith(BURSTABLE_PREFIX),
         allocated_storage_gb=storage_gb,
-        multi_az=tier.rds_multi_az,
+        multi_az=availability.target_pct > steps.single_az_uptime_pct,
+        availability_target_pct=availability.target_pct,
         backup_retention_days=const.rds_backup_retention_days,
         data_gb=round(data_gb, 3),
     )
     cache = CacheSizing(
         engine=answers.cache_engine,
         engine_version=const.cache_engine_versions[answers.cache_engine],
-        node_type=tier.cache_node_type,
-        replicas=tier.cache_replicas,
-        nodes=1 + tier.cache_replicas,
+        node_type=step_at(steps.cache_node, users).node_type,
+        replicas=cache_replicas,
+        nodes=1 + cache_replicas,
     )
     timeout = min(const.worker_timeout_seconds, const.lambda_max_timeout_seconds)
     limits = {name: worker_limits(name, usage, timeout, rules) for name in answers.workers}
@@ -283,7 +323,10 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     base_messages = Range.of(scheduled + fanout) + event_jobs + notifications
     messages = Range.of(base_messages.low, base_messages.high * (1 + retries))
     per_day_high = messages.high / DAYS_PER_MONTH
-    qstash_plan = _qstash_plan(catalog, per_day_high, messages.high, len(schedules), const.worker_timeout_seconds)
+    qstash_plan, qstash_plan_low = (
+        _qstash_plan(catalog, count / DAYS_PER_MONTH, count, len(schedules), const.worker_timeout_seconds)
+        for count in (messages.high, messages.low)
+    )
 
     ai_uses = [
         _ai_usage(use, answers, limits[spec.worker], runs, uploads, rules)
@@ -296,7 +339,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     # the users' own webhooks.
     deliveries = Range.of(scheduled + fanout) + event_jobs
     worker_invocations = Range.of(deliveries.low, deliveries.high * (1 + retries))
-    memory_gb = tier.lambda_memory_mb / 1024
+    memory_gb = lambda_memory_mb / 1024
     worker_seconds = worker_invocations.scale(usage.job_base_seconds) + ai_calls.scale(usage.model_latency_p50_seconds)
     cron_invocations = MINUTES_PER_MONTH / usage.maintenance_every_minutes
     cron_gb_seconds = cron_invocations * usage.job_base_seconds * const.cron_lambda_memory_mb / 1024
@@ -326,25 +369,28 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         rds=rds,
         cache=cache,
         workers_lambda=LambdaSizing(
-            memory_mb=tier.lambda_memory_mb,
+            memory_mb=lambda_memory_mb,
             timeout_seconds=timeout,
-            reserved_concurrency=tier.lambda_reserved_concurrency,
+            reserved_concurrency=step_at(steps.reserved_concurrency, users).count,
+            db_pool_size=const.db_pool_per_lambda,
         ),
         cron_lambda=CronLambdaSizing(
             memory_mb=const.cron_lambda_memory_mb,
             timeout_seconds=const.cron_lambda_timeout_seconds,
+            db_pool_size=const.db_pool_per_lambda,
             every_minutes=usage.maintenance_every_minutes,
             schedule_expression=rate_expression(usage.maintenance_every_minutes),
         ),
         network=NetworkSizing(
             workers_in_vpc=True,
             availability_zones=2,
-            nat_gateways=tier.nat_gateways,
+            nat_gateways=nat_gateways,
             s3_gateway_endpoint=True,
         ),
         s3=s3,
         qstash=QStashSizing(
             plan=qstash_plan,
+            plan_low=qstash_plan_low,
             retries=retries,
             timeout_seconds=const.worker_timeout_seconds,
             schedules=schedules,
@@ -357,6 +403,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             region=rules.qstash_region_for(answers.aws_region).id,
             regions=rules.qstash_regions,
         ),
+        next_changes=tuple(sizing_changes(rules, users, MAX_USERS)),
+        milestones=milestones(rules),
         worker_limits=limits,
         fanout_publish_batch_size=publish_batch_size(limits, rules),
         ai=tuple(ai_uses),
@@ -369,9 +417,46 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
             nat_gb=nat.total_gb,
             nat=nat,
         ),
-        alarms=sum(tier.nat_gateways if a.per_nat_gateway else 1 for a in rules.alarms),
+        alarms=sum(nat_gateways if a.per_nat_gateway else 1 for a in rules.alarms),
         secrets=const.secrets,
     )
+
+
+def milestones(rules: Rules) -> SizingMilestones:
+    steps = rules.sizing
+    return SizingMilestones(
+        multi_az_from_users=next(s.from_users for s in steps.availability if s.target_pct > steps.single_az_uptime_pct),
+        nat_per_az_from_users=next(s.from_users for s in steps.nat_gateways if s.count > 1),
+        cache_replica_from_users=next(s.from_users for s in steps.cache_replicas if s.count > 0),
+        non_burstable_database_from_users=next(
+            s.from_users for s in steps.database if not s.instance_class.startswith(BURSTABLE_PREFIX)
+        ),
+    )
+
+
+def sizing_changes(rules: Rules, above: int, up_to: int) -> list[SizingChange]:
+    """The component steps that apply to a count in (above, up_to], by user count then component order."""
+    found = []
+    for component, steps in rules.sizing.components().items():
+        for before, after in itertools.pairwise(steps):
+            if above < after.from_users <= up_to:
+                found.append(
+                    SizingChange(
+                        component=component,
+                        from_users=after.from_users,
+                        before=_step_label(component, before, rules),
+                        after=_step_label(component, after, rules),
+                        why=after.why,
+                    )
+                )
+    return sorted(found, key=lambda c: (c.from_users, list(COMPONENTS).index(c.component)))
+
+
+def _step_label(component: str, step: Step, rules: Rules) -> str:
+    if isinstance(step, AvailabilityStep):
+        az = "Multi-AZ" if step.target_pct > rules.sizing.single_az_uptime_pct else "Single-AZ"
+        return f"{step.label()} ({az} database)"
+    return step.label()
 
 
 def rds_max_connections(memory_gib: float) -> int:
@@ -474,7 +559,7 @@ def _nat_traffic(
 def _qstash_plan(
     catalog: Catalog, per_day: float, per_month: float, schedules: int, timeout_seconds: int
 ) -> QStashPlanName:
-    """The cheapest QStash plan whose limits hold the high estimate."""
+    """The cheapest QStash plan whose limits hold one estimate's messages (`per_day` of `per_month`)."""
     free_fits = (
         per_day <= catalog.allowance("qstash_free_messages_per_day")
         and schedules <= catalog.allowance("qstash_free_schedules")
@@ -482,10 +567,10 @@ def _qstash_plan(
     )
     if free_fits:
         return "free"
-    payg = per_month / 100_000 * catalog.global_price("qstash.payg_100k").usd
+    payg = per_month / 100_000 * float(catalog.global_price("qstash.payg_100k").usd)
     options: list[tuple[float, QStashPlanName]] = [(payg, "pay-as-you-go")]
     if per_day <= catalog.allowance("qstash_fixed_1m_messages_per_day"):
-        options.append((catalog.global_price("qstash.fixed_1m").usd, "fixed-1m"))
+        options.append((float(catalog.global_price("qstash.fixed_1m").usd), "fixed-1m"))
     if per_day <= catalog.allowance("qstash_fixed_10m_messages_per_day"):
-        options.append((catalog.global_price("qstash.fixed_10m").usd, "fixed-10m"))
+        options.append((float(catalog.global_price("qstash.fixed_10m").usd), "fixed-10m"))
     return min(options)[1]

@@ -17,6 +17,7 @@ from generator.errors import AnswerError
 from generator.plan.advice import ANSWER_SYNTAXES
 from generator.plan.answers import Answers, parse_answers
 from generator.plan.plan import Plan, build_plan
+from generator.render.spend_plan import spend_plan
 from generator.reports.formatting import money_range
 
 # The command driving copier, so advice names changes in its syntax (`betagen new` and `update` set it to
@@ -118,5 +119,7 @@ def _cached(answers_json: str) -> tuple[Plan, dict[str, Any]]:
         "plan": plan,
         "plan_json": plan.model_dump_json(indent=2) + "\n",
         "worker_manifest_json": json.dumps(plan.worker_manifest(), indent=2) + "\n",
+        # infra/ops.json's `spend` and the stack's cost-allocation tag (ops/spend.py reads them).
+        "spend_plan": spend_plan(plan),
     }
     return plan, extra

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from generator.errors import UserError
-from generator.plan.advice import advice_line
+from generator.plan.advice import advice_line, advice_refuses
 from generator.plan.plan import Plan
 from generator.render.context import ANSWER_SYNTAX_VARIABLE
 from generator.render.engine_loader import engine_folder, load_engine
@@ -70,8 +70,10 @@ def checked_plan(answers: Mapping[str, Any], root: Path | None = None) -> Plan:
         if isinstance(exc, UserError):
             raise
         raise RenderError(str(exc)) from None  # another version's engine: its own error types
-    if plan.advice:
-        raise OverBudgetError(advice_line(plan.advice.model_dump(), "set"))
+    # Refused when over budget or capacity; a plan only at risk renders (betagen new exits 5 after).
+    advice = plan.advice.model_dump() if plan.advice else None
+    if advice_refuses(advice):
+        raise OverBudgetError(advice_line(advice or {}, "set"))
     return plan
 
 

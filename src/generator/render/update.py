@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from generator.plan.advice import advice_line
+from generator.plan.advice import advice_line, advice_refuses
 from generator.render.context import PLAN_RECORD
 from generator.render.engine_loader import load_engine
 from generator.render.project import ANSWERS_FILE, OverBudgetError, RenderError, copier_errors, recorded_answers
@@ -55,9 +55,16 @@ class UpdatePreview:
 
     @property
     def over_budget(self) -> str:
-        """The advice line when the new plan is over budget, in `--set` syntax ('' when it fits)."""
+        """The advice line when the new plan is refused (over budget or capacity), in `--set` syntax ('' when
+        it is not)."""
         advice = self.new_plan.get("advice")
-        return advice_line(advice, "set") if advice else ""
+        return advice_line(advice, "set") if advice and advice_refuses(advice) else ""
+
+    @property
+    def at_risk(self) -> str:
+        """The advice line when the new plan is only at risk (its high estimate exceeds a budget), else ''."""
+        advice = self.new_plan.get("advice")
+        return advice_line(advice, "set") if advice and not advice_refuses(advice) else ""
 
 
 def preview_update(dest: Path, changes: Mapping[str, Any], *, vcs_ref: str | None = None) -> UpdatePreview:

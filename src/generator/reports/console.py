@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TextIO
 
+from generator.plan.catalog import stale_note
 from generator.plan.plan import Plan
 from generator.reports import tables
 
-VERDICT_STYLE = {"fits": "green", "tight": "yellow", "over": "bold red"}
+VERDICT_STYLE = {"fits": "green", "tight": "yellow", "at risk": "bold yellow", "over": "bold red"}
 RIGHT_ALIGNED = {"Quantity / month", "Unit price", "Monthly"}
 
 
@@ -36,14 +38,17 @@ def print_plan(plan: Plan, stream: TextIO) -> None:
     )
     infrastructure_lines = sum(1 for line in plan.lines if line.budget == "infrastructure")
     draw("Monthly budget lines (low-high)", tables.budget_lines(plan), sections=[infrastructure_lines])
+    stale = stale_note(plan.lines, dt.date.today())
+    if stale:
+        console.print(Text(stale, style="yellow"))
     draw("Totals against the budgets", tables.totals(plan))
     draw("Worker hosting compared", tables.hosting(plan))
     draw("Scaling", tables.scaling(plan))
     if plan.capacity:
-        draw("Capacity: the most users each fanned-out worker serves within its schedule", tables.capacity(plan))
+        draw("Capacity: the most users each worker serves", tables.capacity(plan))
     console.print("[bold]Corrections to the reference document[/]")
-    for claim, _claimed, ours, reason in tables.corrections(plan).rows:
-        console.print(Text(f"  - {claim}" + (f" -> ours {ours}" if ours else "") + f": {reason}"))
+    for claim, _claimed, ours, verdict, reason in tables.corrections(plan).rows:
+        console.print(Text(f"  - {claim} [{verdict}]" + (f" -> ours {ours}" if ours else "") + f": {reason}"))
     over = [o.worker for o in plan.advice.capacity] if plan.advice else []
     if over:  # a plan a worker cannot serve never "fits", whatever its budgets say
         console.print(f"[bold]Verdict: [{VERDICT_STYLE['over']}]over capacity ({', '.join(over)})[/][/]")

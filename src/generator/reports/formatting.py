@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 
-def money(value: float) -> str:
-    return f"${value:,.2f}"
-
-
-def money_range(low: float, high: float) -> str:
-    if abs(high - low) < 0.005:
-        return money(low)
-    return f"{money(low)}-{money(high)}"
+# An amount as the plan holds it (Decimal), as its JSON carries it (a decimal string), or a plain number.
+Amount = Decimal | float | str
 
 
-def unit_price(value: float) -> str:
+def money(value: Amount) -> str:
+    """$1,234.50, and -$4.34 for a negative amount (never $-4.34)."""
+    amount = Decimal(value) if isinstance(value, str) else value
+    text = f"{abs(amount):,.2f}"
+    sign = "-" if amount < 0 and text != "0.00" else ""
+    return f"{sign}${text}"
+
+
+def money_range(low: Amount, high: Amount) -> str:
+    """One amount when both ends show the same cents; `$1-$2`, or `-$4.34 to $0.33` when an end is negative
+    (a hyphen would read as a minus sign)."""
+    first, last = money(low), money(high)
+    if first == last:
+        return first
+    separator = " to " if first.startswith("-") or last.startswith("-") else "-"
+    return f"{first}{separator}{last}"
+
+
+def unit_price(value: Decimal | float) -> str:
     """Enough digits to show the catalog's own precision (Lambda's $0.0000133334/GB-s)."""
     if value == 0:
         return "$0"
-    text = f"{value:.10f}".rstrip("0")
+    text = f"{Decimal(str(value)):.10f}".rstrip("0")
     whole, _, decimals = text.partition(".")
     return f"${whole}.{decimals.ljust(2, '0')}"
 

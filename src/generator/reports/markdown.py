@@ -71,7 +71,9 @@ def estimate_markdown(plan: Plan) -> str:
         "",
         "## Capacity",
         "",
-        "The most users each fanned-out worker serves within its schedule (one run done before the next).",
+        "The most users each worker serves: a fanned-out cron worker within its schedule (one run done before the "
+        "next), the video worker the busiest hour's uploads within that hour, the roll-up within its message "
+        "deadline.",
         "",
         capacity_table(plan),
         "",

@@ -2,13 +2,15 @@
 
 Both sides are the plan's JSON (`betagen estimate --format json`): the old one as the project recorded it
 (.betagen/plan.json), the new one from the engine of the template version the update brings. Working on
-JSON, the diff reads plans of any two engine versions; a field one side lacks reads as absent.
+JSON, the diff reads plans of any two engine versions; a field one side lacks reads as absent. Amounts are
+numbers in older plans and decimal strings ("136.65") since money became exact: both read as Decimal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from generator.reports.formatting import money, money_range, unit_price
@@ -25,7 +27,7 @@ SIZING = (
     (("workers_lambda", "reserved_concurrency"), "worker concurrency"),
     (("workers_lambda", "memory_mb"), "worker memory (MB)"),
 )
-CENT = 0.005
+HALF_CENT = Decimal("0.005")
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,9 @@ def _lines(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> list[C
 def _cost(line: Mapping[str, Any] | None, with_unit_price: bool) -> str:
     if line is None:
         return "(none)"
-    cost = money_range(line["cost_low"], line["cost_high"])
-    price = line.get("unit_price")
-    if with_unit_price and isinstance(price, int | float):
+    cost = money_range(_amount(line["cost_low"]) or 0, _amount(line["cost_high"]) or 0)
+    price = _amount(line.get("unit_price"))
+    if with_unit_price and price is not None:
         return f"{cost} ({unit_price(price)}/{line.get('unit', 'unit')})"
     return cost
 
@@ -111,9 +113,26 @@ def _same_cost(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return _same(a["cost_low"], b["cost_low"]) and _same(a["cost_high"], b["cost_high"])
 
 
+def _amount(value: Any) -> Decimal | None:
+    """An amount from either JSON form (a number, or a decimal string), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            return None
+        return amount if amount.is_finite() else None
+    return None
+
+
 def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return abs(a - b) < CENT if max(abs(a), abs(b)) >= 0.01 else a == b
+    x, y = _amount(a), _amount(b)
+    if x is not None and y is not None:
+        # Amounts within half a cent are the same (older plans kept unrounded costs); unit prices are exact.
+        return abs(x - y) < HALF_CENT if max(abs(x), abs(y)) >= Decimal("0.01") else x == y
     return bool(a == b)
 
 
@@ -134,7 +153,8 @@ def _totals(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
 def _total(total: Mapping[str, Any] | None) -> str:
     if not total:
         return "(none)"
-    return f"{money_range(total['low'], total['high'])} of {money(total['limit'])} ({total['verdict']})"
+    low, high, limit = (_amount(total.get(key)) or 0 for key in ("low", "high", "limit"))
+    return f"{money_range(low, high)} of {money(limit)} ({total['verdict']})"
 
 
 def _sizing(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:

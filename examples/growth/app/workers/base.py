@@ -15,6 +15,7 @@ from app.plan import WorkerPlan
 from app.prompt_budget import fit_prompt
 from app.prompts import ChatMessage, Completion
 from app.resources import Resources
+from app.spend_guard import guard_for
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -33,6 +34,7 @@ class Job:
     # arrived): model calls are cut off there and the message fails as retryable, well before QStash's timeout.
     deadline: float
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _model_calls: int = 0  # calls made so far: the next one's place in the job (app/spend_guard.py)
 
     def model(self) -> str:
         if not self.worker.model:
@@ -41,15 +43,24 @@ class Job:
 
     def complete(self, messages: list[ChatMessage]) -> Completion:
         """One model call within the worker's limits: the prompt cut to its input cap, the answer to its output
-        cap, the call to the message's deadline."""
+        cap, the call to the message's deadline, its cost to the month's AI budget (app/spend_guard.py: raises
+        BudgetExhaustedError instead of calling when the budget cannot cover it; an earlier run of this message
+        that was answered is reused, not paid for again)."""
         limits = self.worker.limits
+        model = self.model()
         if limits.max_input_tokens is None or limits.max_output_tokens is None:
             raise PermanentJobError(f"worker {self.worker.name} has no token caps in the plan")
-        completion = self.resources.ai.complete(
-            model=self.model(),
-            messages=fit_prompt(messages, limits.max_input_tokens),
-            max_tokens=limits.max_output_tokens,
-            deadline=self.deadline,
+        fitted = fit_prompt(messages, limits.max_input_tokens)
+        max_tokens = limits.max_output_tokens
+        seq, self._model_calls = self._model_calls, self._model_calls + 1
+        completion = guard_for(self.resources).call(
+            message_id=self.message_id,
+            seq=seq,
+            worker=self.worker,
+            messages=fitted,
+            call=lambda: self.resources.ai.complete(
+                model=model, messages=fitted, max_tokens=max_tokens, deadline=self.deadline
+            ),
         )
         self.usage.add(completion)
         return completion
