@@ -43,8 +43,9 @@ def _hosting_profiles() -> list[str]:
 
 
 def _models(use: str) -> list[str]:
-    """The models an answer for `use` may name (generally available or not yet retired, fit for the use)."""
-    return load_catalog().available_models(load_rules().model_uses[use].needs)
+    """The models an answer for `use` may name (generally available or not yet retired, fit for the use); every
+    such model for '' (a custom worker's)."""
+    return load_catalog().available_models(load_rules().model_uses[use].needs if use else ())
 
 
 def _default(field: str) -> Any:

@@ -10,17 +10,20 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import PrivateAttr, ValidationError
 from typer.testing import CliRunner
 
 from generator.cli.commands import app
 from generator.plan.answers import Answers
 from generator.plan.catalog import BASE_REGION, Catalog, Tier, UnitPrice, as_of_date, is_stale, stale_prices
+from generator.plan.core import price_plan
 from generator.plan.data_files import load_yaml
 from generator.plan.plan import build_plan
+from generator.plan.rules import Rules
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
@@ -43,6 +46,13 @@ def test_quoted_prices_are_the_research_figures(catalog: Catalog) -> None:
     assert catalog.price("s3.storage.standard", "eu-central-1").usd == Decimal("0.0245")
     assert catalog.global_price("vercel.pro_seat").usd == Decimal("20.0")
     assert catalog.model_price("DeepSeek-R1", "output").usd == Decimal("5.40")
+    # Figures read from Price List copies on 2026-11-25 (A67, A71, A72): regional quotes, not derivations.
+    assert catalog.price("fargate.vcpu_hour.x86", "ap-southeast-1").usd == Decimal("0.05056")
+    assert catalog.price("cache.node.valkey.cache.t4g.small", "ap-southeast-1").usd == Decimal("0.0384")
+    tokyo = catalog.price("transfer.internet_out", "ap-northeast-1")
+    assert not tokyo.derived
+    assert [t.usd for t in tokyo.tiers] == [Decimal("0.114"), Decimal("0.089"), Decimal("0.086"), Decimal("0.084")]
+    assert catalog.price("s3.requests.put", "ap-northeast-1").usd == Decimal("0.0047")
 
 
 def test_yaml_figures_are_read_exactly(catalog: Catalog) -> None:
@@ -214,6 +224,72 @@ def test_no_price_the_examples_use_is_older_than_2025_01(catalog: Catalog, examp
             assert as_of_date(catalog.sources[sid].as_of) >= floor, (line.id, sid)
 
 
+class _RecordingCatalog(Catalog):
+    """The catalog itself, noting each price the plan looks up: the scaling table, the hosting comparison and the
+    corrections price from it too, and their rows carry totals, not the prices behind them."""
+
+    _looked_up: list[UnitPrice] = PrivateAttr(default_factory=list)
+
+    def price(self, price_id: str, region: str) -> UnitPrice:
+        price = super().price(price_id, region)
+        self._looked_up.append(price)
+        return price
+
+    def model_price(self, model: str, direction: Literal["input", "output"]) -> UnitPrice:
+        price = super().model_price(model, direction)
+        self._looked_up.append(price)
+        return price
+
+
+# The prices the examples use that are not an H or M quote (2026-11-25), each with why. Each is derived: the
+# us-east-1 quote times the ratio observed in the region's own Price List entries for a sibling class or node
+# (its line says so). Remove an entry when its region's own figure is found; the test fails on a stale entry.
+_NO_REGIONAL_QUOTE = "no dated Price List copy quoting this class in this region was found; us-east-1 quote x "
+DERIVED_PRICES_THE_EXAMPLES_USE = {
+    ("rds.instance.db.t4g.micro", "ap-southeast-1"): _NO_REGIONAL_QUOTE + "Singapore's db.t4g.medium ratio",
+    ("rds.instance.db.t4g.small", "ap-southeast-1"): _NO_REGIONAL_QUOTE + "Singapore's db.t4g.medium ratio",
+    ("rds.instance.db.t4g.small", "eu-west-3"): _NO_REGIONAL_QUOTE + "Paris's db.t4g.micro ratio",
+    ("rds.instance.db.t4g.medium", "eu-west-3"): _NO_REGIONAL_QUOTE + "Paris's db.t4g.micro ratio",
+    ("cache.node.redis.cache.t4g.micro", "ap-southeast-1"): _NO_REGIONAL_QUOTE + "Singapore's db.t4g.medium ratio",
+    ("cache.node.redis.cache.t4g.small", "ap-southeast-1"): _NO_REGIONAL_QUOTE + "Singapore's db.t4g.medium ratio",
+    ("cache.node.redis.cache.t4g.small", "eu-west-3"): _NO_REGIONAL_QUOTE + "Paris's db.t4g.micro ratio",
+    ("cache.node.valkey.cache.t4g.small", "eu-west-3"): _NO_REGIONAL_QUOTE + "Paris's db.t4g.micro ratio",
+    ("cache.node.valkey.cache.t4g.medium", "eu-west-3"): _NO_REGIONAL_QUOTE + "Paris's db.t4g.micro ratio",
+    ("ec2.instance.t4g.medium", "ap-southeast-1"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+    ("ec2.instance.t4g.medium", "eu-west-3"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+    ("fargate.vcpu_hour.x86", "eu-west-3"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+    ("fargate.gb_hour.x86", "eu-west-3"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+    ("fargate.vcpu_hour.arm64", "eu-west-3"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+    ("fargate.gb_hour.arm64", "eu-west-3"): _NO_REGIONAL_QUOTE + "the coarse regional table (comparison only)",
+}
+
+
+def test_every_price_the_examples_use_is_sourced_h_or_m_and_dated_2025_or_later(rules: Rules) -> None:
+    """Every price the three examples' plans look up (budget lines, scaling rows, hosting comparison,
+    corrections, advice): an H or M quote whose figure and sources are dated 2025-01 or later, or one of the
+    derived prices listed above, whose us-east-1 quote is."""
+    catalog = _RecordingCatalog.model_validate(load_yaml("prices.yaml"))
+    floor = dt.date(2025, 1, 1)
+    for example in sorted(p.stem for p in EXAMPLES.glob("*.yml")):
+        answers = Answers.model_validate(yaml.safe_load((EXAMPLES / f"{example}.yml").read_text(encoding="utf-8")))
+        plan = build_plan(answers, catalog, rules)
+        for row in plan.scaling:  # the scaling table prices each row with the default catalog: price it here too
+            price_plan(answers.model_copy(update={"users": row.users}), catalog, rules)
+    used = {(p.id, p.region): p for p in catalog._looked_up}
+    assert len(used) > 60  # budget lines, comparison and corrections of three regions, and the models
+    derived = set()
+    for (price_id, region), price in sorted(used.items()):
+        assert as_of_date(price.as_of) >= floor, (price_id, region, price.as_of)
+        assert all(as_of_date(catalog.sources[s].as_of) >= floor for s in price.sources), (price_id, region)
+        if price.confidence in ("H", "M"):  # a quote, or a price AWS sets alike everywhere (its quotes cited)
+            continue
+        assert (price_id, region) in DERIVED_PRICES_THE_EXAMPLES_USE, (price_id, region, price.confidence)
+        base = catalog.prices[price_id].quoted[BASE_REGION]
+        assert price.derived and price.derivation and base.confidence in ("H", "M"), (price_id, region)
+        derived.add((price_id, region))
+    assert derived == set(DERIVED_PRICES_THE_EXAMPLES_USE)
+
+
 def test_an_undated_source_or_quote_is_refused() -> None:
     raw = _raw()
     raw["sources"]["V1"]["as_of"] = "undated"
@@ -297,16 +373,16 @@ def test_inconsistent_bands_are_refused(tiers: list[dict[str, float]], message: 
 
 
 def test_estimate_names_stale_prices_under_the_table_and_in_json() -> None:
-    """us-west-2 prices its S3 storage and log ingestion from a May 2025 bill: more than 12 months old."""
+    """eu-west-1 prices its RDS backup storage from a May 2025 bill: more than 12 months old."""
     runner = CliRunner()
-    args = ["estimate", "--region", "us-west-2"]
+    args = ["estimate", "--region", "eu-west-1"]
     table = runner.invoke(app, args, terminal_width=400)
     data = json.loads(runner.invoke(app, [*args, "--format", "json"]).stdout)
     expected = [
-        s.model_dump() for s in stale_prices(build_plan(Answers(aws_region="us-west-2")).lines, dt.date.today())
+        s.model_dump() for s in stale_prices(build_plan(Answers(aws_region="eu-west-1")).lines, dt.date.today())
     ]
     assert data["stale_prices"] == expected
-    assert {"price_id": "s3.storage.standard", "as_of": "2025-05"} in expected
-    assert "Prices older than 12 months: " in table.stdout and "s3.storage.standard (as of 2025-05)" in table.stdout
+    assert {"price_id": "rds.storage.backup", "as_of": "2025-05"} in expected
+    assert "Prices older than 12 months: " in table.stdout and "rds.storage.backup (as of 2025-05)" in table.stdout
     reference = json.loads(runner.invoke(app, ["estimate", "--format", "json"]).stdout)
     assert reference["stale_prices"] == []

@@ -186,7 +186,7 @@ def _child_env(stack_env: dict[str, str]) -> dict[str, str]:
 
 def _secrets_in_secrets_manager(stack: LocalStack, env: dict[str, str]) -> dict[str, str]:
     """The child's environment with its credentials moved to Secrets Manager (moto), as on AWS: the ARNs instead
-    of the values, and botocore pointed at moto by its service-specific endpoint variable."""
+    of the values, and the app pointed at moto by the SDKs' service-specific endpoint variable (app/aws.py)."""
     import boto3
 
     from app.secrets import APP_SECRET_NAMES

@@ -1,7 +1,7 @@
 """The long-lived clients one process shares across requests (built once, reused by warm Lambdas).
 
 Each client is built, and its SDK imported, by the first request that uses it: a cold start pays for what its
-route uses (the failure callback never loads botocore or the AI client: see benchmarks/cold_start.py), and importing
+route uses (the failure callback never opens an AWS or AI connection: see benchmarks/cold_start.py), and importing
 the app (Lambda's init, the tests) needs no network. Later requests reuse what the first ones built.
 """
 
@@ -16,12 +16,11 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     import redis
-    from mypy_boto3_s3 import S3Client
     from psycopg_pool import ConnectionPool
     from qstash import QStash
 
     from app.ai import AIService
-    from app.aws import AwsClients
+    from app.aws import AwsClients, S3Client
     from app.db_credentials import DatabaseCredentials
     from app.publisher import QStashClients
     from app.secrets import AppSecrets
@@ -47,7 +46,7 @@ class Resources:
 
     @property
     def aws(self) -> AwsClients:
-        """One botocore session for S3 and every secret (app/aws.py); botocore is imported by its first client."""
+        """The credentials and one connection pool for S3 and every secret (app/aws.py), made by their first call."""
         from app.aws import AwsClients
 
         return self._once("aws", AwsClients)

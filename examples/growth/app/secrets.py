@@ -16,9 +16,9 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Protocol
 
-from app.aws import AwsClients
+from app.aws import AwsClients, AwsError, SecretsManagerClient
 from app.settings import Settings
 
 # The app secret's keys (a JSON object); deploy.sh writes them from the same variables of its env file.
@@ -29,12 +29,23 @@ class SecretsError(Exception):
     """A secret cannot be read, or does not hold what the app needs: the deployment must be fixed."""
 
 
-def secrets_manager_client(secret_arn: str, timeout_seconds: float, aws: AwsClients | None = None) -> Any:
-    """The Secrets Manager client of the secret's own region (an ARN names it); short timeouts and few retries: a
-    cold start waits on it. `aws`: the process's clients (app.resources), shared by every secret it reads."""
+class SecretSource(Protocol):
+    """What reads a secret's string: app/aws.py's client (tests may give a stand-in)."""
+
+    def get_secret_string(self, secret_id: str) -> str: ...
+
+
+def secrets_manager_client(
+    secret_arn: str, timeout_seconds: float, aws: AwsClients | None = None
+) -> SecretsManagerClient:
+    """The Secrets Manager client of the secret's own region (an ARN names it; else AWS_REGION); short timeouts and
+    few retries: a cold start waits on it. `aws`: the process's clients (app.resources), shared by every secret."""
+    aws = aws or AwsClients()
     parts = secret_arn.split(":")
-    region = parts[3] if len(parts) > 6 and parts[3] else None
-    return (aws or AwsClients()).client("secretsmanager", region=region, timeout_seconds=timeout_seconds)
+    region = parts[3] if len(parts) > 6 and parts[3] else aws.region()
+    if not region:
+        raise AwsError("NoRegion", None, "neither the ARN nor AWS_REGION names one")
+    return aws.secretsmanager(region=region, timeout_seconds=timeout_seconds)
 
 
 class SecretReader:
@@ -46,7 +57,7 @@ class SecretReader:
         *,
         reread_min_interval_seconds: float,
         timeout_seconds: float = 5.0,
-        client: Any = None,
+        client: SecretSource | None = None,
         aws: Callable[[], AwsClients] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -82,20 +93,15 @@ class SecretReader:
             return self._value
 
     def _read(self) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if self._client is None:
-            aws = self._aws() if self._aws is not None else None
-            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
         self._reads += 1
         self._read_at = self._clock()
         try:
-            return str(self._client.get_secret_value(SecretId=self.secret_arn)["SecretString"])
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise SecretsError(f"cannot read secret {self.secret_arn}: {code}") from exc
-        except BotoCoreError as exc:
-            raise SecretsError(f"cannot read secret {self.secret_arn}: {type(exc).__name__}") from exc
+            if self._client is None:
+                aws = self._aws() if self._aws is not None else None
+                self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
+            return self._client.get_secret_string(self.secret_arn)
+        except AwsError as exc:
+            raise SecretsError(f"cannot read secret {self.secret_arn}: {exc.code}") from exc
 
 
 class AppSecrets:
@@ -106,7 +112,7 @@ class AppSecrets:
         settings: Settings,
         *,
         reread_min_interval_seconds: float,
-        client: Any = None,
+        client: SecretSource | None = None,
         aws: Callable[[], AwsClients] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -1,7 +1,7 @@
 """A route loads what it uses: importing the Lambda handler loads no SDK a route may not need, and a signed
 delivery to the failure callback (database, cache, signature) answers without loading botocore or the AI client.
 Start-up leaves the garbage collector on, its objects frozen (app/main.py). On AWS the secrets and the bucket
-share one botocore session (app/aws.py).
+share one client (app/aws.py: SigV4 over httpx), and no route loads botocore.
 
 In a fresh interpreter, as a cold Lambda starts: this process has imported everything already.
 benchmarks/cold_start.py measures what these imports cost (`make bench-cold-start`).
@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -29,7 +30,7 @@ from devstack.qstash_signer import delivery_headers
 from tests.helpers import Services, new_message_id
 
 ROOT = Path(__file__).resolve().parent.parent
-# Loaded only by the routes that call S3 (botocore) or a model (httpcore, with the HTTP client); boto3, the openai
+# Loaded only by the routes that call S3 or a model (httpcore, with the HTTP client); boto3, botocore, the openai
 # SDK and pydantic.v1 by none (a return annotation FastAPI turns into a response model loads pydantic.v1).
 ON_DEMAND = ("boto3", "botocore", "openai", "httpcore", "pydantic.v1")
 # What every signed route uses: the job bookkeeping, the delivery dedupe, the signature.
@@ -75,12 +76,44 @@ def test_a_route_loads_only_what_it_uses(services: Services, plan: Plan) -> None
     assert set(EVERY_ROUTE) <= set(seen["answered"])
 
 
-def test_the_secrets_and_the_bucket_share_one_botocore_session(
+_AWS_CHILD = """
+import json, sys
+from app.aws import AwsClients
+from app.secrets import SecretReader
+from app.settings import Settings
+from app.storage import create_s3
+aws = AwsClients()
+arn, bucket = sys.argv[1], sys.argv[2]
+value = SecretReader(arn, reread_min_interval_seconds=60, aws=lambda: aws).value()
+create_s3(Settings(), aws=aws).put_object(bucket, "cold/probe.txt", b"probe", content_type="text/plain")
+print(json.dumps({"value": value, "loaded": sorted(n for n in ("boto3", "botocore") if n in sys.modules)}))
+"""
+
+
+def test_reading_a_secret_and_writing_to_s3_loads_no_botocore(settings: Settings, services: Services, s3: Any) -> None:
+    """What a cold start on AWS does first (a secret, then the bucket), in a fresh interpreter: the SDK stays out."""
+    manager = boto3.client("secretsmanager", endpoint_url=services.s3_endpoint, region_name=settings.aws_region)
+    arn = manager.create_secret(Name=f"cold-{secrets.token_hex(4)}", SecretString="s3cr3t")["ARN"]
+    done = subprocess.run(
+        [sys.executable, "-c", _AWS_CHILD, arn, services.bucket],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**services.env, "PYTHONPATH": str(ROOT), "AWS_ENDPOINT_URL": services.s3_endpoint},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"value": "s3cr3t", "loaded": []}
+    assert s3.get_object(Bucket=services.bucket, Key="cold/probe.txt")["Body"].read() == b"probe"
+
+
+def test_the_secrets_and_the_bucket_share_one_client(
     settings: Settings, plan: Plan, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A cold start on AWS reads up to three secrets (app, database, cache) and may call S3: one session, and one
-    Secrets Manager client per region, serve them all (a first client takes ~40 ms to build, another one of the
-    same session a few ms: benchmarks/cold_start.py)."""
+    """A cold start on AWS reads up to three secrets (app, database, cache) and may call S3: one AwsClients (the
+    credentials, one connection pool) and one Secrets Manager client per region serve them all."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", services.s3_endpoint)  # Secrets Manager on moto, as the tests' AWS
     manager = boto3.client("secretsmanager", endpoint_url=services.s3_endpoint, region_name=settings.aws_region)
     suffix = secrets.token_hex(4)
@@ -95,7 +128,7 @@ def test_the_secrets_and_the_bucket_share_one_botocore_session(
         assert cache.value() == "cache-token"
         client = secrets_manager_client(app_arn, 5.0, resources.aws)
         assert secrets_manager_client(cache_arn, 5.0, resources.aws) is client  # same region: one client
-        assert resources.s3.head_bucket(Bucket=services.bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+        resources.s3.head_bucket(services.bucket)
         assert create_s3(settings, aws=resources.aws) is resources.s3
         assert create_s3(settings, aws=AwsClients()) is not resources.s3  # another process's clients
     finally:

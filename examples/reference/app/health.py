@@ -27,7 +27,7 @@ def _check_cache(resources: Resources, timeout: float) -> None:
 
 
 def _check_bucket(resources: Resources, timeout: float) -> None:
-    resources.s3.head_bucket(Bucket=resources.settings.s3_bucket)
+    resources.s3.head_bucket(resources.settings.s3_bucket)
 
 
 CHECKS: dict[str, Callable[[Resources, float], None]] = {

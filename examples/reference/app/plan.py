@@ -6,7 +6,7 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,6 +52,10 @@ class WorkerPlan(_Model):
     model: str | None = None
     model_use: str | None = None
     limits: WorkerLimits
+    # The founder's own worker (answer `custom_workers`): its module is app/workers/custom/<name>.py.
+    custom: bool = False
+    # The payload its scaffold was written for (the answer's payload_example), None when none was given.
+    payload_example: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _cron_matches_trigger(self) -> WorkerPlan:

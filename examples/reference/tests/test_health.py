@@ -27,7 +27,7 @@ def test_missing_bucket_is_reported_alone(client: TestClient, s3: Any, services:
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert (checks["database"]["ok"], checks["cache"]["ok"], checks["bucket"]["ok"]) == (True, True, False)
-    assert checks["bucket"]["error"] == "ClientError"
+    assert checks["bucket"]["error"] == "AwsError"
 
 
 def test_unreachable_cache_fails_fast(settings: Settings, plan: Plan) -> None:

@@ -28,7 +28,10 @@ BODY = b'{"probe": true}'
 
 
 @pytest.fixture
-def secretsmanager(services: Services) -> Any:
+def secretsmanager(services: Services, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The admin's client (boto3, as deploy.sh writes the secret); the app reads it with its own (app/aws.py),
+    which finds moto through AWS_ENDPOINT_URL as the SDKs would."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", services.s3_endpoint)
     return boto3.client("secretsmanager", endpoint_url=services.s3_endpoint, region_name="us-east-1")
 
 
@@ -72,10 +75,11 @@ class Clock:
         return self.now
 
 
-def _app_secrets(settings: Settings, arn: str, client: Any, plan: Plan, clock: Clock | None = None) -> AppSecrets:
+def _app_secrets(settings: Settings, arn: str, plan: Plan, clock: Clock | None = None) -> AppSecrets:
+    """The app's reader, with its own Secrets Manager client (app/aws.py) against moto."""
     interval = plan.secrets.reread_min_interval_seconds
     on_aws = _on_aws(settings, arn)
-    return AppSecrets(on_aws, reread_min_interval_seconds=interval, client=client, clock=clock or Clock())
+    return AppSecrets(on_aws, reread_min_interval_seconds=interval, clock=clock or Clock())
 
 
 def _rotate(secretsmanager: Any, arn: str, **changes: str) -> dict[str, str]:
@@ -94,7 +98,7 @@ def test_without_an_arn_the_environment_is_used_and_nothing_is_read(settings: Se
 def test_the_secret_is_read_once_and_cached(
     settings: Settings, plan: Plan, secretsmanager: Any, app_secret: str, keys: dict[str, str]
 ) -> None:
-    values = _app_secrets(settings, app_secret, secretsmanager, plan)
+    values = _app_secrets(settings, app_secret, plan)
     assert values.reads == 0  # nothing is read before a credential is needed
     assert {name: values.get(name) for name in APP_SECRET_NAMES} == keys
     assert values.require("QSTASH_NEXT_SIGNING_KEY") == keys["QSTASH_NEXT_SIGNING_KEY"]
@@ -108,9 +112,9 @@ def test_a_reread_happens_at_most_once_per_interval() -> None:
         def __init__(self) -> None:
             self.value, self.calls = "v1", 0
 
-        def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3's keyword
+        def get_secret_string(self, secret_id: str) -> str:
             self.calls += 1
-            return {"SecretString": self.value}
+            return self.value
 
     now = [1000.0]
     store = Store()
@@ -131,21 +135,21 @@ def test_a_malformed_or_incomplete_secret_is_named(
     settings: Settings, plan: Plan, secretsmanager: Any, app_secret: str
 ) -> None:
     secretsmanager.put_secret_value(SecretId=app_secret, SecretString=json.dumps({"QSTASH_TOKEN": "t"}))
-    values = _app_secrets(settings, app_secret, secretsmanager, plan)
+    values = _app_secrets(settings, app_secret, plan)
     with pytest.raises(SecretsError, match=r"QSTASH_CURRENT_SIGNING_KEY is not set in secret arn:aws:secretsmanager"):
         values.require("QSTASH_CURRENT_SIGNING_KEY")
     secretsmanager.put_secret_value(SecretId=app_secret, SecretString="not json")
     with pytest.raises(SecretsError, match="is not a JSON object"):
-        _app_secrets(settings, app_secret, secretsmanager, plan).get("QSTASH_TOKEN")
+        _app_secrets(settings, app_secret, plan).get("QSTASH_TOKEN")
     with pytest.raises(SecretsError, match=r"cannot read secret .*ResourceNotFoundException"):
-        _app_secrets(settings, app_secret + "-gone", secretsmanager, plan).get("QSTASH_TOKEN")
+        _app_secrets(settings, app_secret + "-gone", plan).get("QSTASH_TOKEN")
 
 
 def test_signatures_with_a_rotated_key_are_accepted_after_one_reread(
     settings: Settings, plan: Plan, services: Services, secretsmanager: Any, app_secret: str
 ) -> None:
     clock = Clock()
-    values = _app_secrets(settings, app_secret, secretsmanager, plan, clock)
+    values = _app_secrets(settings, app_secret, plan, clock)
     interval = plan.secrets.reread_min_interval_seconds
     tolerance = plan.qstash.signature_clock_tolerance_seconds
     verifier = SignatureVerifier(settings, clock_tolerance_seconds=tolerance, secrets=values)
@@ -186,7 +190,7 @@ def test_a_rotated_qstash_token_is_read_again_after_a_refusal(
     restore_standins: None,
 ) -> None:
     clock = Clock()
-    values = _app_secrets(settings, app_secret, secretsmanager, plan, clock)
+    values = _app_secrets(settings, app_secret, plan, clock)
     clients = QStashClients(settings, values)
     assert clients.call(lambda client: client.schedule.list()) == []
     clock.now += plan.secrets.reread_min_interval_seconds
@@ -209,7 +213,7 @@ def test_a_rotated_azure_key_is_read_again_after_a_401(
     restore_standins: None,
 ) -> None:
     clock = Clock()
-    values = _app_secrets(settings, app_secret, secretsmanager, plan, clock)
+    values = _app_secrets(settings, app_secret, plan, clock)
     service = AIService(create_ai_client(_on_aws(settings, app_secret), values), values)
     model = next(worker.model for worker in plan.workers if worker.model)
     messages = text_prompt("system", "user")
@@ -232,7 +236,7 @@ def test_the_cache_token_comes_from_the_secret_and_is_read_again_after_a_rotatio
     arn = secretsmanager.create_secret(Name="cache-auth-test", SecretString=local.password)["ARN"]
     clock = Clock()
     interval = plan.secrets.reread_min_interval_seconds
-    reader = SecretReader(arn, reread_min_interval_seconds=interval, client=secretsmanager, clock=clock)
+    reader = SecretReader(arn, reread_min_interval_seconds=interval, clock=clock)
     bare_url = f"redis://127.0.0.1:{local.port}/0"  # as the stack sets it: no password
     client = create_redis(settings.model_copy(update={"redis_url": type(settings.redis_url)(bare_url)}), reader)
     assert client.ping() is True

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from app.aws import AwsClients
-from app.secrets import secrets_manager_client
+from app.aws import AwsClients, AwsError
+from app.secrets import SecretSource, secrets_manager_client
 
 T = TypeVar("T")
 
@@ -51,14 +51,14 @@ class DatabaseCredentials:
         secret_arn: str = "",
         *,
         timeout_seconds: float = 5.0,
-        client: Any = None,
+        client: SecretSource | None = None,
         aws: Callable[[], AwsClients] | None = None,
     ) -> None:
         self.database_url = database_url
         self.secret_arn = secret_arn
         self._timeout_seconds = timeout_seconds
         self._client = client
-        self._aws = aws  # the process's AWS clients (app.resources): one session for every secret and S3
+        self._aws = aws  # the process's AWS clients (app.resources): one connection pool for every secret and S3
         self._conninfo: str | None = None
         self._reads = 0
         self._lock = threading.Lock()
@@ -106,19 +106,14 @@ class DatabaseCredentials:
             return self._conninfo
 
     def _read_secret(self) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if self._client is None:
-            aws = self._aws() if self._aws is not None else None
-            self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
         self._reads += 1
         try:
-            raw = self._client.get_secret_value(SecretId=self.secret_arn)["SecretString"]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise DatabaseCredentialsError(f"cannot read database secret {self.secret_arn}: {code}") from exc
-        except BotoCoreError as exc:
-            raise DatabaseCredentialsError(f"cannot read database secret {self.secret_arn}: {exc}") from exc
+            if self._client is None:
+                aws = self._aws() if self._aws is not None else None
+                self._client = secrets_manager_client(self.secret_arn, self._timeout_seconds, aws)
+            raw = self._client.get_secret_string(self.secret_arn)
+        except AwsError as exc:
+            raise DatabaseCredentialsError(f"cannot read database secret {self.secret_arn}: {exc.code}") from exc
         try:
             secret = json.loads(raw)
             user, password = str(secret["username"]), str(secret["password"])

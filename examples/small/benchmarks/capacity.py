@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     usage = document["answers"]["usage"]
     p50, p95 = float(usage["model_latency_p50_seconds"]), float(usage["model_latency_p95_seconds"])
     args.p95 = p95
-    cron = [w for w in plan.workers if w.trigger == "cron"]
+    # Not the custom workers: what one of their ticks does per user is the founder's code, nothing to seed here.
+    cron = [w for w in plan.workers if w.trigger == "cron" and not w.custom]
     if not cron:
         print("capacity: this plan has no cron worker: nothing grows with users on a schedule")
         return 0

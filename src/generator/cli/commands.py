@@ -165,6 +165,15 @@ def estimate(
         str | None, Opt(help=_help("budget_alert_thresholds", ", comma-separated percentages"), metavar="LIST")
     ] = None,
     usage: Annotated[list[str] | None, Opt("--usage", help=USAGE_HELP, metavar="KEY=VALUE")] = None,
+    set_: Annotated[
+        list[str] | None,
+        Opt(
+            "--set",
+            help="One answer, KEY=VALUE (YAML value), over the flags; repeatable. E.g. "
+            "custom_workers='[{name: invoice_sender, trigger: cron, schedule: \"0 8 * * *\"}]'.",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
     output_format: Annotated[
         str,
         Opt(
@@ -196,7 +205,7 @@ def estimate(
         "hosting_profile": hosting_profile,
         "cache_engine": cache_engine,
         "budget_alert_thresholds": budget_alert_thresholds,
-    }
+    } | parse_set_options(set_ or [])
     chosen_format = _output_format(output_format)
     answers = collect_answers(answers_file, flags, usage or [])
     plan = build_plan(answers)

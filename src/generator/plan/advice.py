@@ -198,6 +198,7 @@ LIMITING = {
     "message_deadline": "message deadline",
     "schedule_period": "schedule period",
     "rollup_throughput": "the roll-up's throughput within its message deadline",
+    "one_message_run": "its one message a run (a custom cron worker is not fanned out)",
 }
 
 
@@ -249,10 +250,13 @@ def _capacity_lift(
     message), the messages in flight and the database connections for them (fan-out chunks, uploads), or the
     workers' timeout that gives the roll-up the deadline it needs."""
     usage, figures = answers.usage, cap.figures
-    if cap.limiting == "message_deadline":
+    if cap.limiting == "message_deadline" and figures["model_calls_per_unit"]:
         p95 = (figures["message_deadline_seconds"] - usage.job_base_seconds) / figures["model_calls_per_unit"]
         return f"a model answering within {p95:g} s at p95 (usage model_latency_p95_seconds)", None
-    field = rules.workers[worker].schedule_field
+    if cap.limiting == "one_message_run":
+        return "fewer calls per user a run (its calls_per_user_per_month), a faster model, or fan-out", None
+    spec = rules.workers.get(worker)  # None: a custom worker (its schedule is its own answer)
+    field = spec.schedule_field if spec else None
     if field is not None:
         current = int(getattr(usage, field))
         for minutes in SCHEDULE_MINUTES:
@@ -344,7 +348,9 @@ def _candidates(
     (the fewest users searched for are the most whose estimate `fits`)."""
     if answers.cache_engine == "redis":
         yield "--cache-engine valkey", {"cache_engine": "valkey"}
-    for use in sorted(plan.sizing.ai, key=lambda u: -plan.cost(f"ai_{u.use}_input", f"ai_{u.use}_output")[1]):
+    # A custom worker's model is an item of a list answer: not offered as a one-answer change.
+    uses = [u for u in plan.sizing.ai if not u.custom]
+    for use in sorted(uses, key=lambda u: -plan.cost(f"ai_{u.use}_input", f"ai_{u.use}_output")[1]):
         current = _model_rate(catalog, use.model)
         # The closest cheaper model first: the smallest step down that fits.
         cheaper = sorted(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from generator.errors import AnswerError
 from generator.plan.catalog import load_catalog
+from generator.plan.custom_workers import CustomWorker, parse_custom_workers
 from generator.plan.rules import load_rules
 
 WORKERS = ("video_processing", "content_trends", "data_processing", "alert_checker")
@@ -172,6 +173,9 @@ class Answers(BaseModel):
         "(up to 100%, where it stops model calls)",
     )
     usage: UsageProfile = Field(default_factory=UsageProfile, description="per-user usage assumptions")
+    custom_workers: tuple[CustomWorker, ...] = Field(
+        (), description="the founder's own workers (plan/custom_workers.py): name, trigger, schedule, model, volumes"
+    )
 
     @field_validator("project_name")
     @classmethod
@@ -208,6 +212,11 @@ class Answers(BaseModel):
             raise ValueError("a worker is listed twice")
         # Canonical order, so the same set always renders the same bytes.
         return tuple(w for w in WORKERS if w in workers)
+
+    @field_validator("custom_workers", mode="before")
+    @classmethod
+    def _custom_workers(cls, value: Any) -> tuple[CustomWorker, ...]:
+        return parse_custom_workers(value)
 
     @field_validator("alert_email")
     @classmethod

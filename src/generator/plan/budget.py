@@ -394,7 +394,9 @@ def budget_lines(answers: Answers, sizing: Sizing, catalog: Catalog, rules: Rule
                     id=f"ai_{use.use}_{direction}",
                     budget="ai",
                     service=f"Azure AI {use.model}",
-                    item=f"{use.use} ({use.worker}), {direction} tokens",
+                    item=f"{use.worker} (custom worker), {direction} tokens"
+                    if use.custom
+                    else f"{use.use} ({use.worker}), {direction} tokens",
                     price=catalog.model_price(use.model, direction),  # type: ignore[arg-type]
                     quantity=tokens.scale(1 / 1e6),
                     note=use.basis,

@@ -24,6 +24,16 @@ schedule's period, when that is shorter), at the roll-up throughput measured on 
 
     max_users = floor((min(deadline, period) - job_base) x events per second / (events_per_user_per_day x days_per_run))
 
+Custom workers (answer `custom_workers`, never fanned out): an event one as the video worker, its messages a
+user a month in place of uploads; a cron one sends one message a run, which makes every user's calls of that
+run in turn, so the run must end within its message deadline (and before the next run, at the schedule's
+shortest gap):
+
+    max_users = floor((min(deadline, shortest gap) - job_base) / (calls per user per run x p50))
+
+with calls per user per run = calls_per_user_per_month / runs a month (at most 1); a cron worker without a
+model call has no per-user work the plan knows of: MAX_USERS, said in its basis.
+
 In every case concurrent messages = min(parallelism, the database connections left to the workers / the
 connections a message holds: the Lambda's pool, twice over for a worker that calls a model, whose spend
 ledger commits on its own connection while the job's transaction is open), and the
@@ -41,9 +51,11 @@ from pydantic import BaseModel, ConfigDict
 from generator.plan.answers import MAX_USERS, UsageProfile
 from generator.plan.limits import units_within_deadline
 from generator.plan.rules import Rules
-from generator.plan.sizing import HOURS_PER_MONTH, Sizing
+from generator.plan.sizing import HOURS_PER_MONTH, CustomWorkerSizing, Sizing
 
-Limiting = Literal["parallelism", "database_connections", "message_deadline", "schedule_period", "rollup_throughput"]
+Limiting = Literal[
+    "parallelism", "database_connections", "message_deadline", "schedule_period", "rollup_throughput", "one_message_run"
+]
 SECONDS_PER_HOUR = 3600
 
 
@@ -142,21 +154,31 @@ def worker_capacity(
     return WorkerCapacity(max_users=max_users, limiting=limiting, figures=figures, basis=basis)
 
 
-def event_capacity(worker: str, users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> WorkerCapacity:
-    """An event worker's capacity: the users whose busiest hour of uploads is processed within the hour."""
+def event_capacity(
+    worker: str,
+    users: int,
+    usage: UsageProfile,
+    sizing: Sizing,
+    rules: Rules,
+    messages_per_user_per_month: float | None = None,
+) -> WorkerCapacity:
+    """An event worker's capacity: the users whose busiest hour of messages (uploads, unless a custom worker's
+    figure is given) is processed within the hour."""
+    per_month = usage.uploads_per_user_per_month if messages_per_user_per_month is None else messages_per_user_per_month
+    job = "upload" if messages_per_user_per_month is None else "job"
     figures = _message_figures(worker, usage, sizing, rules)
     calls, deadline = int(figures["model_calls_per_unit"]), int(figures["message_deadline_seconds"])
     concurrent = int(figures["concurrent_messages"])
     message_seconds = usage.job_base_seconds + calls * usage.model_latency_p50_seconds
     per_hour = concurrent * SECONDS_PER_HOUR / message_seconds
-    peak_per_user = usage.uploads_per_user_per_month / HOURS_PER_MONTH * usage.peak_hour_factor
+    peak_per_user = per_month / HOURS_PER_MONTH * usage.peak_hour_factor
     figures |= {
         "users": users,
-        "uploads_per_user_per_month": usage.uploads_per_user_per_month,
+        f"{job}s_per_user_per_month": per_month,
         "hours_per_month": HOURS_PER_MONTH,
         "peak_hour_factor": usage.peak_hour_factor,
-        "peak_uploads_per_user_per_hour": round(peak_per_user, 6),
-        "peak_uploads_per_hour": round(users * peak_per_user, 3),
+        f"peak_{job}s_per_user_per_hour": round(peak_per_user, 6),
+        f"peak_{job}s_per_hour": round(users * peak_per_user, 3),
         "message_seconds_p50": round(message_seconds, 3),
         "message_seconds_p95": round(usage.job_base_seconds + calls * usage.model_latency_p95_seconds, 3),
         "messages_per_hour": round(per_hour, 3),
@@ -165,15 +187,15 @@ def event_capacity(worker: str, users: int, usage: UsageProfile, sizing: Sizing,
     if units_within_deadline(calls, deadline, usage) < 1:
         max_users, limiting = 0, "message_deadline"
     elif peak_per_user == 0:
-        max_users = MAX_USERS  # no uploads expected: nothing to process at any user count the plan takes
+        max_users = MAX_USERS  # no messages expected: nothing to process at any user count the plan takes
     else:
         max_users = math.floor(per_hour / peak_per_user)
     basis = (
-        f"one message per upload, {message_seconds:,.0f} s each ({calls} model call at the p50 latency of "
+        f"one message per {job}, {message_seconds:,.0f} s each ({calls} model call at the p50 latency of "
         f"{usage.model_latency_p50_seconds:g} s); {concurrent} messages at once (parallelism "
         f"{figures['parallelism']:,.0f}, {_connections_phrase(figures)}): "
-        f"{per_hour:,.0f} uploads an hour against {peak_per_user:.4f} per user in the busiest hour "
-        f"({usage.uploads_per_user_per_month:,g} a month over {HOURS_PER_MONTH} h x peak factor "
+        f"{per_hour:,.0f} {job}s an hour against {peak_per_user:.4f} per user in the busiest hour "
+        f"({per_month:,g} a month over {HOURS_PER_MONTH} h x peak factor "
         f"{usage.peak_hour_factor:g}), processed within that hour"
     )
     return WorkerCapacity(max_users=max_users, limiting=limiting, figures=figures, basis=basis)
@@ -217,15 +239,58 @@ def rollup_capacity(
     return WorkerCapacity(max_users=max_users, limiting="rollup_throughput", figures=figures, basis=basis)
 
 
+def custom_cron_capacity(
+    custom: CustomWorkerSizing, users: int, usage: UsageProfile, sizing: Sizing, rules: Rules
+) -> WorkerCapacity:
+    """A custom cron worker's capacity: one message a run makes every user's calls of the run in turn."""
+    assert custom.runs_per_month and custom.shortest_gap_minutes  # a cron worker's
+    figures = _message_figures(custom.name, usage, sizing, rules)
+    per_run = custom.calls_per_user_per_month / custom.runs_per_month if figures["model_calls_per_unit"] else 0.0
+    deadline, gap = int(figures["message_deadline_seconds"]), custom.shortest_gap_minutes * 60
+    budget = min(deadline, gap) - usage.job_base_seconds
+    message_seconds = usage.job_base_seconds + users * per_run * usage.model_latency_p50_seconds
+    figures |= {
+        "users": users,
+        "calls_per_user_per_month": custom.calls_per_user_per_month,
+        "runs_per_month": round(custom.runs_per_month, 6),
+        "calls_per_user_per_run": round(per_run, 6),
+        "period_seconds": gap,
+        "message_seconds_p50": round(message_seconds, 3),
+        "message_seconds_p95": round(usage.job_base_seconds + users * per_run * usage.model_latency_p95_seconds, 3),
+    }
+    limiting: Limiting = "one_message_run"
+    if budget <= 0:
+        max_users = 0
+        limiting = "schedule_period" if gap < deadline else "message_deadline"
+        why = f"its fixed work ({usage.job_base_seconds:g} s) does not fit"
+    elif per_run == 0:
+        max_users = MAX_USERS
+        why = "no model call per user: the plan knows of no work that grows with users"
+    else:
+        max_users = math.floor(budget / (per_run * usage.model_latency_p50_seconds))
+        why = (
+            f"{per_run:.3f} calls per user a run ({custom.calls_per_user_per_month:g} a month over "
+            f"{custom.runs_per_month:,.2f} runs) at the p50 latency of {usage.model_latency_p50_seconds:g} s"
+        )
+    bound = f"the {deadline} s message deadline" if deadline <= gap else f"the {gap // 60:g}-minute gap between runs"
+    basis = f"custom worker, one message a run (not fanned out) within {bound} less the fixed work: {why}"
+    return WorkerCapacity(max_users=max_users, limiting=limiting, figures=figures, basis=basis)
+
+
 def capacity(users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> dict[str, WorkerCapacity]:
     """Every chosen worker's capacity at the plan's sizing, in the answers' order."""
     every = {s.worker: s.every_minutes for s in sizing.qstash.schedules}
     found: dict[str, WorkerCapacity] = {}
     for worker, limits in sizing.worker_limits.items():
-        if worker not in every:
+        custom = sizing.custom_workers.get(worker)
+        if custom is not None and custom.trigger == "event":
+            found[worker] = event_capacity(worker, users, usage, sizing, rules, custom.calls_per_user_per_month)
+        elif custom is not None:
+            found[worker] = custom_cron_capacity(custom, users, usage, sizing, rules)
+        elif (minutes := every.get(worker)) is None:
             found[worker] = event_capacity(worker, users, usage, sizing, rules)
         elif limits.chunk_size is not None:
-            found[worker] = worker_capacity(worker, users, every[worker], usage, sizing, rules)
+            found[worker] = worker_capacity(worker, users, minutes, usage, sizing, rules)
         else:
-            found[worker] = rollup_capacity(worker, users, every[worker], usage, sizing, rules)
+            found[worker] = rollup_capacity(worker, users, minutes, usage, sizing, rules)
     return found

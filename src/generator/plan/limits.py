@@ -12,6 +12,7 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import UsageProfile
+from generator.plan.custom_workers import CustomWorker
 from generator.plan.rules import Rules
 
 
@@ -67,6 +68,23 @@ def worker_limits(worker: str, usage: UsageProfile, timeout_seconds: int, rules:
         chunk_size=chunk,
         message_deadline_seconds=deadline,
         max_payload_bytes=spec.max_payload_bytes,
+    )
+
+
+def custom_worker_limits(worker: CustomWorker, timeout_seconds: int, rules: Rules) -> WorkerLimits:
+    """A custom worker's limits: its answer's tokens per call are the caps (the plan prices them at both
+    estimates), one model call per unit (plan/custom_workers.py says what a unit is), the deadline every
+    worker has, the custom workers' payload limit (rules.yaml); not fanned out."""
+    calls = worker.model is not None
+    return WorkerLimits(
+        max_input_tokens=worker.input_tokens if calls else None,
+        max_output_tokens=worker.output_tokens if calls else None,
+        model_calls_per_unit=1 if calls else 0,
+        max_model_calls_per_user_per_day=None,
+        days_per_run=None,
+        chunk_size=None,
+        message_deadline_seconds=message_deadline_seconds(timeout_seconds, rules),
+        max_payload_bytes=rules.constants.custom_worker_max_payload_bytes,
     )
 
 

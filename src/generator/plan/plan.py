@@ -22,11 +22,13 @@ from generator.plan.comparison import HostingOption, hosting_comparison
 from generator.plan.core import price_plan
 from generator.plan.guard_rails import GuardRails, guard_rails
 from generator.plan.limits import WorkerLimits
-from generator.plan.rules import Rule, Rules, load_rules
+from generator.plan.rules import FAILURE_CALLBACK_ROUTE, Rule, Rules, load_rules
 from generator.plan.scaling import ScalingRow, scaling_table
 from generator.plan.sizing import Sizing
 
 SCHEMA_VERSION = 1
+# A worker's entry in app/plan.json (the rendered app's WorkerPlan reads these keys).
+MANIFEST_WORKER_KEYS = {"name", "route", "trigger", "cron", "model", "model_use", "limits", "custom", "payload_example"}
 
 
 class Project(BaseModel):
@@ -50,6 +52,9 @@ class WorkerPlan(BaseModel):
     model_use: str | None
     # What the worker's code obeys; the plan prices exactly these at its high estimate.
     limits: WorkerLimits
+    # The founder's own worker (answer `custom_workers`), and the message body its scaffold was written for.
+    custom: bool = False
+    payload_example: dict[str, Any] | None = None
 
 
 class DatabaseSession(BaseModel):
@@ -118,9 +123,6 @@ class Runtime(BaseModel):
     lambda_python_version: str
 
 
-FAILURE_CALLBACK_ROUTE = "/workers/failed"
-
-
 def qstash_backoff(retries: int, base: float, cap: int) -> tuple[int, ...]:
     """QStash's documented retry delays: min(cap, e^(base * n)) seconds for retry n."""
     return tuple(int(min(cap, math.exp(base * n))) for n in range(1, retries + 1))
@@ -184,10 +186,7 @@ class Plan(BaseModel):
         chosen = {w.name for w in self.workers}
         manifest: dict[str, Any] = {
             "project": self.project.model_dump(),
-            "workers": [
-                w.model_dump(include={"name", "route", "trigger", "cron", "model", "model_use", "limits"})
-                for w in self.workers
-            ],
+            "workers": [w.model_dump(include=MANIFEST_WORKER_KEYS) for w in self.workers],
             # The tick publishes its chunk messages in QStash batches of at most this many.
             "fanout": {"publish_batch_size": self.sizing.fanout_publish_batch_size},
             "qstash": {
@@ -253,6 +252,22 @@ def build_plan(answers: Answers, catalog: Catalog | None = None, rules: Rules | 
         )
         for name in answers.workers
         for spec in [rules.workers[name]]
+    ) + tuple(
+        WorkerPlan(
+            name=w.name,
+            title=w.title,
+            what=f"Your own {w.trigger} worker (answer custom_workers): app/workers/custom/{w.name}.py",
+            route=w.route,
+            trigger=w.trigger,
+            cron=w.schedule,
+            every_minutes=None,
+            model=w.model,
+            model_use=None,
+            limits=priced.sizing.worker_limits[w.name],
+            custom=True,
+            payload_example=w.payload_example,
+        )
+        for w in answers.custom_workers
     )
     return Plan(
         schema_version=SCHEMA_VERSION,

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generator.plan.data_files import load_yaml
 
+# Where QStash reports a message whose retries ran out (app/api.py serves it beside the workers' routes).
+FAILURE_CALLBACK_ROUTE = "/workers/failed"
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -164,6 +167,7 @@ class Constants(_Frozen):
     qstash_retries: int
     dedupe_ttl_seconds: int
     max_body_bytes: int
+    custom_worker_max_payload_bytes: int = Field(ge=1024)
     video_max_bytes: int
     video_allowed_content_types: tuple[str, ...]
     trends_cache_ttl_seconds: int

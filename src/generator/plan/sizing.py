@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict
 
 from generator.plan.answers import MAX_USERS, Answers
 from generator.plan.catalog import Catalog
-from generator.plan.limits import WorkerLimits, publish_batch_size, worker_limits
+from generator.plan.cron import HOURS_PER_MONTH as HOURS_PER_MONTH
+from generator.plan.cron import runs_per_month
+from generator.plan.custom_workers import CustomWorker
+from generator.plan.limits import WorkerLimits, custom_worker_limits, publish_batch_size, worker_limits
 from generator.plan.rules import COMPONENTS, AvailabilityStep, QStashRegion, Rules, Step, step_at
 
-HOURS_PER_MONTH = 730
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GIB = 1024**3
@@ -156,8 +158,24 @@ class S3Sizing(_Frozen):
 class Schedule(_Frozen):
     worker: str
     cron: str
-    every_minutes: int
+    # None for a custom worker's cron line, which need not fire at a fixed interval.
+    every_minutes: int | None
     runs_per_month: float
+
+
+class CustomWorkerSizing(_Frozen):
+    """A custom worker's monthly volumes (answer `custom_workers`), as the plan prices them."""
+
+    name: str
+    trigger: Literal["cron", "event"]
+    calls_per_user_per_month: float
+    # cron: one message a run; event: calls_per_user_per_month x users (x high_usage_factor at the high).
+    messages: Range
+    # Its model calls (0 without a model): one a message (event), at most one per user a run (cron).
+    model_calls: Range
+    # cron only: runs a month (exact average over the Gregorian cycle) and the shortest gap between two runs.
+    runs_per_month: float | None
+    shortest_gap_minutes: int | None
 
 
 class QStashSizing(_Frozen):
@@ -191,6 +209,8 @@ class AiUsage(_Frozen):
     output_tokens: Range
     # How the calls and tokens were derived, in words.
     basis: str
+    # A custom worker's (answer `custom_workers`): `use` is then the worker's name.
+    custom: bool = False
 
 
 class NatTraffic(_Frozen):
@@ -232,6 +252,8 @@ class Sizing(_Frozen):
     worker_limits: dict[str, WorkerLimits]
     # Chunk messages per QStash batch publish.
     fanout_publish_batch_size: int
+    # The custom workers' volumes, by name, in the answer's order.
+    custom_workers: dict[str, CustomWorkerSizing]
     ai: tuple[AiUsage, ...]
     compute: ComputeSizing
     alarms: int
@@ -296,6 +318,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     )
     timeout = min(const.worker_timeout_seconds, const.lambda_max_timeout_seconds)
     limits = {name: worker_limits(name, usage, timeout, rules) for name in answers.workers}
+    limits |= {w.name: custom_worker_limits(w, timeout, rules) for w in answers.custom_workers}
 
     schedules = tuple(
         Schedule(
@@ -307,6 +330,10 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         for name in answers.workers
         if (field := rules.workers[name].schedule_field)
         for minutes in [int(getattr(usage, field))]
+    ) + tuple(
+        Schedule(worker=w.name, cron=w.schedule, every_minutes=None, runs_per_month=float(runs_per_month(cron)))
+        for w in answers.custom_workers
+        if w.schedule and (cron := w.cron())
     )
     runs = {s.worker: s.runs_per_month for s in schedules}
     scheduled = sum(runs.values())
@@ -318,7 +345,8 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     alerts = per_user.scale(usage.alerts_per_user_per_month)
     if "video_processing" not in has:
         uploads = Range.of(0)  # no video worker: no uploads to process, no video PUTs
-    event_jobs = uploads
+    custom = {w.name: _custom_sizing(w, per_user, runs, users, usage.high_usage_factor) for w in answers.custom_workers}
+    event_jobs = sum((c.messages for c in custom.values() if c.trigger == "event"), uploads)
     notifications = alerts if "alert_checker" in has else Range.of(0)
     base_messages = Range.of(scheduled + fanout) + event_jobs + notifications
     messages = Range.of(base_messages.low, base_messages.high * (1 + retries))
@@ -332,7 +360,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         _ai_usage(use, answers, limits[spec.worker], runs, uploads, rules)
         for use, spec in rules.model_uses.items()
         if spec.worker in has
-    ]
+    ] + [_custom_ai_usage(w, custom[w.name], limits[w.name]) for w in answers.custom_workers if w.model]
     ai_calls = sum((u.requests for u in ai_uses), Range.of(0))
 
     # Our workers receive the scheduled, fan-out and event messages (and their retries); notifications go to
@@ -407,6 +435,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
         milestones=milestones(rules),
         worker_limits=limits,
         fanout_publish_batch_size=publish_batch_size(limits, rules),
+        custom_workers=custom,
         ai=tuple(ai_uses),
         compute=ComputeSizing(
             worker_invocations=worker_invocations,
@@ -507,6 +536,68 @@ def _ai_usage(
             f"{_span(calls)} calls/month ({basis}); per call {tokens_in:,.0f} in and "
             f"{tokens_out:,.0f} out expected, at most {limits.max_input_tokens:,} in and "
             f"{limits.max_output_tokens:,} out (app/plan.json)"
+        ),
+    )
+
+
+def _custom_sizing(
+    worker: CustomWorker, per_user: Range, runs: dict[str, float], users: int, high_factor: float
+) -> CustomWorkerSizing:
+    """A custom worker's messages and model calls a month. Event: one message (and, with a model, one call) per
+    job, calls_per_user_per_month x users, times high_usage_factor at the high estimate like every per-user
+    volume. Cron: one message a run; with a model, calls_per_user_per_month x users, at the high estimate
+    times high_usage_factor but at most one call per user a run (the code's limit)."""
+    cpupm = worker.calls_per_user_per_month
+    calls_made = 1 if worker.model else 0
+    if worker.trigger == "event":
+        messages = per_user.scale(cpupm)
+        return CustomWorkerSizing(
+            name=worker.name,
+            trigger="event",
+            calls_per_user_per_month=cpupm,
+            messages=messages,
+            model_calls=messages.scale(calls_made),
+            runs_per_month=None,
+            shortest_gap_minutes=None,
+        )
+    cron = worker.cron()
+    assert cron is not None  # a cron worker's schedule is checked by its answer
+    month = runs[worker.name]
+    calls = Range(low=users * cpupm, high=users * min(cpupm * high_factor, month)).scale(calls_made)
+    return CustomWorkerSizing(
+        name=worker.name,
+        trigger="cron",
+        calls_per_user_per_month=cpupm,
+        messages=Range.of(month),
+        model_calls=calls,
+        runs_per_month=month,
+        shortest_gap_minutes=cron.shortest_gap_minutes(),
+    )
+
+
+def _custom_ai_usage(worker: CustomWorker, sizing: CustomWorkerSizing, limits: WorkerLimits) -> AiUsage:
+    """A custom worker's tokens: its answer's figures per call, which are also its caps (low = high per call)."""
+    assert worker.model is not None and limits.max_input_tokens is not None and limits.max_output_tokens is not None
+    calls = sizing.model_calls
+    if worker.trigger == "event":
+        how = f"one call per message, {worker.calls_per_user_per_month:g} messages per user a month"
+    else:
+        how = (
+            f"{worker.calls_per_user_per_month:g} calls per user a month, at most one per user a run "
+            f"({_figure(sizing.runs_per_month or 0)} runs a month of {worker.schedule!r})"
+        )
+    return AiUsage(
+        use=worker.name,
+        worker=worker.name,
+        model=worker.model,
+        custom=True,
+        requests=calls,
+        input_tokens=calls.scale(limits.max_input_tokens),
+        output_tokens=calls.scale(limits.max_output_tokens),
+        basis=(
+            f"{_span(calls)} calls/month (custom worker: {how}; the high estimate takes the usage's "
+            f"high_usage_factor); per call {limits.max_input_tokens:,} in and {limits.max_output_tokens:,} out, "
+            "the answer's figures and the caps the code obeys (app/plan.json)"
         ),
     )
 

@@ -17,7 +17,7 @@ from app.prompts import image_prompt
 from app.workers.base import Job, WorkerSpec
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    from app.aws import S3Client
 
 PRESIGNED_URL_SECONDS = 900
 MAX_TAGS = 12
@@ -46,21 +46,17 @@ class Payload(BaseModel):
 
 
 def _head(s3: S3Client, bucket: str, key: str) -> tuple[int, str] | None:
-    from botocore.exceptions import BotoCoreError, ClientError  # loaded with the S3 client, not with the app
+    from app.aws import AwsError
 
     try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in (
-            "404",
-            "NoSuchKey",
-            "NotFound",
-        ):
+        head = s3.head_object(bucket, key)
+    except AwsError as exc:
+        if exc.status == 404:  # no such key (a HEAD answer has no body, hence no error code)
             return None
-        raise RetryableJobError(f"S3 head_object failed for {key}") from exc
-    except BotoCoreError as exc:
-        raise RetryableJobError(f"S3 unreachable: {type(exc).__name__}") from exc
-    return int(head["ContentLength"]), str(head.get("ContentType", ""))
+        if exc.status is None:
+            raise RetryableJobError(f"S3 unreachable: {exc.code}") from exc
+        raise RetryableJobError(f"S3 head_object failed for {key}: {exc.code}") from exc
+    return head.size, head.content_type
 
 
 def parse_labels(text: str) -> tuple[list[str], str]:
@@ -133,11 +129,7 @@ def run(job: Job, payload: Payload) -> dict[str, Any]:
         )
         return {"status": "rejected", "reason": reason}
 
-    url = s3.generate_presigned_url(
-        "get_object",
-        Params={"Bucket": bucket, "Key": payload.thumbnail_key},
-        ExpiresIn=PRESIGNED_URL_SECONDS,
-    )
+    url = s3.presigned_get_url(bucket, payload.thumbnail_key, expires_seconds=PRESIGNED_URL_SECONDS)
     completion = job.complete(image_prompt(SYSTEM_PROMPT, "Tag and describe this video thumbnail.", url))
     tags, description = parse_labels(completion.text)
     _store(

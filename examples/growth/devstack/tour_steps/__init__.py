@@ -27,9 +27,25 @@ if TYPE_CHECKING:
 
 
 def load(names: list[str]) -> list[tuple[str, ModuleType]]:
-    """The step modules of these workers, in the order they run."""
-    modules = [(name, importlib.import_module(f"{__name__}.{name}")) for name in names]
+    """The step modules of these workers, in the order they run (a custom worker's: devstack/tour_steps/custom.py)."""
+    custom = _custom_workers()
+    modules = [(name, _step(name, custom)) for name in names]
     return sorted(modules, key=lambda item: int(item[1].ORDER))
+
+
+def _step(name: str, custom: set[str]) -> ModuleType:
+    if name in custom:
+        from devstack.tour_steps.custom import step_for
+
+        return step_for(name)
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def _custom_workers() -> set[str]:
+    from app.plan import load_plan
+    from app.settings import DEFAULT_PLAN_PATH
+
+    return {worker.name for worker in load_plan(DEFAULT_PLAN_PATH).workers if worker.custom}
 
 
 def example_payloads(names: list[str]) -> dict[str, str]:

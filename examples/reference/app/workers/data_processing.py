@@ -105,7 +105,7 @@ def export_lines(rows: list[tuple[Any, ...]], day: date) -> bytes:
 
 def export_pending(resources: Resources) -> list[date]:
     """Exports every pending day from its committed rows; stops at the first failure (the rest stay pending)."""
-    from botocore.exceptions import BotoCoreError, ClientError  # loaded with the S3 client, not with the app
+    from app.aws import AwsError
 
     exported: list[date] = []
     with resources.pool.connection() as conn:
@@ -116,10 +116,8 @@ def export_pending(resources: Resources) -> list[date]:
             try:
                 if _export_day(resources, conn, day):
                     exported.append(day)
-            except (ClientError, BotoCoreError) as exc:
-                log.warning(
-                    "export of %s to S3 failed (%s); it stays pending for the next run", day, type(exc).__name__
-                )
+            except AwsError as exc:
+                log.warning("export of %s to S3 failed (%s); it stays pending for the next run", day, exc.code)
                 break
     return exported
 
@@ -137,10 +135,7 @@ def _export_day(resources: Resources, conn: psycopg.Connection, day: date) -> bo
             (day,),
         ).fetchall()
         resources.s3.put_object(
-            Bucket=resources.settings.s3_bucket,
-            Key=export_key(day),
-            Body=export_lines(rows, day),
-            ContentType="application/x-ndjson",
+            resources.settings.s3_bucket, export_key(day), export_lines(rows, day), content_type="application/x-ndjson"
         )
         conn.execute("UPDATE daily_exports SET exported_at = now(), row_count = %s WHERE day = %s", (len(rows), day))
     return True
