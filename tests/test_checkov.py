@@ -58,12 +58,19 @@ def _run_checkov(files: list[Path]) -> dict[str, Any]:
     # No platform key: checkov then runs its built-in checks locally and sends nothing.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))} | {"LOG_LEVEL": "WARNING"}
     args = [CHECKOV, "--framework", "cloudformation", "--compact", "--output", "json", "--skip-download"]
+    # Paths relative to the checkout: CKV_AWS_45 (secrets in a Lambda's environment) also scans the file's own
+    # path, and a checkout in a `mktemp -d` folder (/tmp/tmp.aNb71IMKjb/...) reads to it as a high-entropy secret.
     for path in files:
-        args += ["--file", str(path)]
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, check=False)
+        args += ["--file", os.path.relpath(path, ROOT)]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False)
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: findings, reported in the JSON
     report: dict[str, Any] = json.loads(done.stdout)
     return report
+
+
+def _abs(check: dict[str, Any]) -> str:
+    """The checked file's absolute path (checkov reports the path as given: relative to the checkout)."""
+    return str((ROOT / check["file_abs_path"]).resolve())
 
 
 def _problems(report: dict[str, Any]) -> dict[str, list[str]]:
@@ -71,10 +78,10 @@ def _problems(report: dict[str, Any]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     results = report["results"]
     for check in results["failed_checks"]:
-        found.setdefault(check["file_abs_path"], []).append(f"{check['check_id']} failed on {check['resource']}")
+        found.setdefault(_abs(check), []).append(f"{check['check_id']} failed on {check['resource']}")
     for check in results["skipped_checks"]:
         if (check["check_result"].get("suppress_comment") or "").strip() in _NO_REASON:
-            found.setdefault(check["file_abs_path"], []).append(
+            found.setdefault(_abs(check), []).append(
                 f"{check['check_id']} skipped without a reason on {check['resource']}"
             )
     return found
@@ -100,5 +107,5 @@ def test_every_rendered_stack_passes_checkov_or_says_why(tmp_path: Path) -> None
     ]
     assert problems == {}, "\n".join(f"{file}: {line}" for file, lines in problems.items() for line in lines)
     # Every stack was read: the skipped checks with their reasons are part of each one's result.
-    skipped_files = {check["file_abs_path"] for check in report["results"]["skipped_checks"]}
+    skipped_files = {_abs(check) for check in report["results"]["skipped_checks"]}
     assert {str(path.resolve()) for path in stacks} <= skipped_files

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from generator.cli.commands import app, main
 from generator.errors import AnswerError
-from generator.plan.answers import Answers, parse_answers
+from generator.plan.answers import MAX_USERS, Answers, parse_answers
 from generator.plan.catalog import Catalog
 from generator.plan.cron import CronError, parse_cron, runs_per_month
 from generator.plan.plan import Plan, build_plan
@@ -329,6 +329,14 @@ def test_february_29_is_counted_as_the_calendar_does() -> None:
 # --- pricing ---------------------------------------------------------------------------------------------
 
 
+def fanout_chunk(rules: Rules, usage: Any) -> int:
+    """The reference cron workers' chunk rule for one model call per user: as many users as end by the message
+    deadline with every call at the p95 latency, at most the fan-out cap."""
+    deadline = math.floor(rules.constants.worker_timeout_seconds * rules.constants.message_deadline_ratio)
+    fits = math.floor((deadline - usage.job_base_seconds) / usage.model_latency_p95_seconds)
+    return max(1, min(fits, rules.constants.fanout_max_chunk_size))
+
+
 def test_a_cron_worker_with_a_model_adds_its_lines_and_volumes(catalog: Catalog, rules: Rules) -> None:
     base, plan = build_plan(Answers()), build_plan(with_custom(INVOICES))
     usage, users, retries = Answers().usage, 50, rules.constants.qstash_retries
@@ -352,21 +360,29 @@ def test_a_cron_worker_with_a_model_adds_its_lines_and_volumes(catalog: Catalog,
         assert got.cost_low == cents(Decimal(repr(round(calls_low * tokens / 1e6, 6))) * price.usd)
         assert got.cost_high == cents(Decimal(repr(round(calls_high * tokens / 1e6, 6))) * price.usd)
 
-    # QStash: one message a run (not fanned out), retries billed at the high estimate.
+    # QStash: fanned out as content_trends, a tick and one message per chunk of users a run, retries billed at
+    # the high estimate.
+    chunk = fanout_chunk(rules, usage)
+    assert plan.sizing.worker_limits["invoice_sender"].chunk_size == chunk
+    deliveries = runs * (1 + math.ceil(users / chunk))
+    assert plan.sizing.custom_workers["invoice_sender"].messages.low == pytest.approx(deliveries)
     delta = plan.sizing.qstash.messages.low - base.sizing.qstash.messages.low
-    assert delta == pytest.approx(runs)
+    assert delta == pytest.approx(deliveries)
+    assert plan.sizing.qstash.fanout_messages - base.sizing.qstash.fanout_messages == pytest.approx(
+        runs * math.ceil(users / chunk)
+    )
     delta_high = plan.sizing.qstash.messages.high - base.sizing.qstash.messages.high
-    assert delta_high == pytest.approx(runs * (1 + retries))
+    assert delta_high == pytest.approx(deliveries * (1 + retries))
 
     # Lambda: job_base per delivery plus each call at the p50 latency.
     memory_gb = plan.sizing.workers_lambda.memory_mb / 1024
     gbs = plan.sizing.compute.worker_gb_seconds
     base_gbs = base.sizing.compute.worker_gb_seconds
     assert gbs.low - base_gbs.low == pytest.approx(
-        (runs * usage.job_base_seconds + calls_low * usage.model_latency_p50_seconds) * memory_gb
+        (deliveries * usage.job_base_seconds + calls_low * usage.model_latency_p50_seconds) * memory_gb
     )
     assert gbs.high - base_gbs.high == pytest.approx(
-        (runs * (1 + retries) * usage.job_base_seconds + calls_high * usage.model_latency_p50_seconds) * memory_gb
+        (deliveries * (1 + retries) * usage.job_base_seconds + calls_high * usage.model_latency_p50_seconds) * memory_gb
     )
 
     # NAT: its tokens at the bytes per token and each call's headers, both ways.
@@ -448,7 +464,7 @@ def test_schedules_and_manifest(rules: Rules) -> None:
             "model_calls_per_unit": 1,
             "max_model_calls_per_user_per_day": None,
             "days_per_run": None,
-            "chunk_size": None,
+            "chunk_size": fanout_chunk(rules, Answers().usage),
             "message_deadline_seconds": deadline,
             "max_payload_bytes": rules.constants.custom_worker_max_payload_bytes,
         },
@@ -470,13 +486,24 @@ def test_schedules_and_manifest(rules: Rules) -> None:
 
 def test_capacity_of_custom_workers(rules: Rules) -> None:
     plan, usage = build_plan(with_custom(INVOICES, SIGNUPS)), Answers().usage
-    deadline = math.floor(rules.constants.worker_timeout_seconds * rules.constants.message_deadline_ratio)
-    per_run = INVOICES["calls_per_user_per_month"] / float(MONTH_DAYS)
-    cron = plan.capacity["invoice_sender"]
-    assert cron.limiting == "one_message_run"
-    assert cron.max_users == math.floor(
-        (deadline - usage.job_base_seconds) / (per_run * usage.model_latency_p50_seconds)
+    # Fanned out: chunk x messages at once x the waves of messages that fit the 24 hours between two runs.
+    cron, chunk = plan.capacity["invoice_sender"], fanout_chunk(rules, usage)
+    assert cron.limiting in ("parallelism", "database_connections")
+    assert cron.figures["chunk_size"] == chunk and cron.figures["period_seconds"] == 24 * 3600
+    waves = math.floor(24 * 3600 / (usage.job_base_seconds + chunk * usage.model_latency_p50_seconds))
+    concurrent = min(
+        plan.sizing.workers_lambda.reserved_concurrency,
+        cron.figures["db_connections_for_workers"] // (2 * plan.sizing.workers_lambda.db_pool_size),
     )
+    assert cron.figures["concurrent_messages"] == concurrent
+    assert cron.max_users == chunk * concurrent * waves
+    # Without a model: one message a run, no per-user work the plan knows of.
+    quiet = {"name": "nightly_cleanup", "trigger": "cron", "schedule": "0 3 * * *"}
+    plain = build_plan(with_custom(quiet))
+    assert plain.sizing.worker_limits["nightly_cleanup"].chunk_size is None
+    assert plain.capacity["nightly_cleanup"].limiting == "one_message_run"
+    assert plain.capacity["nightly_cleanup"].max_users == MAX_USERS
+    assert plain.sizing.custom_workers["nightly_cleanup"].messages.low == pytest.approx(float(MONTH_DAYS))
     event = plan.capacity["score_signup"]
     concurrent = event.figures["concurrent_messages"]
     per_hour = concurrent * 3600 / usage.job_base_seconds  # no model call: fixed work only
@@ -484,10 +511,22 @@ def test_capacity_of_custom_workers(rules: Rules) -> None:
     assert event.max_users == math.floor(per_hour / peak)
 
 
-def test_a_custom_cron_worker_past_its_capacity_is_refused() -> None:
-    busy = {**INVOICES, "calls_per_user_per_month": 30}
+def test_the_issues_example_serves_100_users() -> None:
+    """The issue's done-when, with an available model: a daily invoice run at 30 calls per user a month."""
+    worker = {**INVOICES, "model": "DeepSeek-V3.2", "calls_per_user_per_month": 30}
+    plan = build_plan(with_custom(worker, users=100))
+    assert plan.advice is None
+    assert plan.capacity["invoice_sender"].max_users >= 100
+    assert plan.capacity["invoice_sender"].limiting != "one_message_run"
+
+
+def test_a_custom_cron_worker_past_its_capacity_is_refused(rules: Rules) -> None:
+    # Every two minutes: one wave of chunk messages fits between two runs, so the messages in flight bound it.
+    busy = {**INVOICES, "schedule": "*/2 * * * *", "calls_per_user_per_month": 30}
     plan = build_plan(with_custom(busy))
     most = plan.capacity["invoice_sender"].max_users
+    assert plan.capacity["invoice_sender"].figures["waves_per_period"] == 1
+    assert most == fanout_chunk(rules, Answers().usage) * plan.capacity["invoice_sender"].figures["concurrent_messages"]
     assert build_plan(with_custom(busy, users=most)).advice is None
     over = build_plan(with_custom(busy, users=most + 1, aws_budget=10_000, ai_budget=100_000))
     assert over.advice is not None and over.advice.refuses

@@ -152,6 +152,14 @@ def test_two_custom_workers_are_routed_scheduled_scaffolded_priced_and_tested(tm
     module = (dest / "app" / "workers" / "custom" / "invoice_sender.py").read_text()
     assert 'EXAMPLE: dict[str, Any] = {"amount": 12.5, "email": "a@example.com", "invoice_id": 7}' in module
     assert "answer = job.complete(text_prompt(" in module
+    # A cron worker with a model fans out (app/fanout.py): the founder's code is what a run does for one user.
+    assert workers["invoice_sender"]["limits"]["chunk_size"] is not None
+    assert (
+        workers["invoice_sender"]["limits"]["chunk_size"]
+        == plan_for({"custom_workers": CUSTOM}).sizing.worker_limits["invoice_sender"].chunk_size
+    )
+    assert "def for_user(job: Job, tick: str, user_id: str, body: dict[str, Any]) -> None:" in module
+    assert "return fan_out(job, lambda: list_users(job), body)" in module
     assert "text_prompt" not in (dest / "app" / "workers" / "custom" / "signup_scorer.py").read_text()
 
     plan = plan_for({"custom_workers": CUSTOM})
@@ -180,7 +188,7 @@ def test_two_custom_workers_are_routed_scheduled_scaffolded_priced_and_tested(tm
     assert tests.returncode == 0, tests.stdout[-3000:]
     assert "skipped" not in tests.stdout
     collected = rendered_pytest(dest, "--collect-only", "tests/test_custom_invoice_sender.py")
-    assert collected.stdout.count("test_custom_invoice_sender.py::") == 3, collected.stdout
+    assert collected.stdout.count("test_custom_invoice_sender.py::") == 4, collected.stdout
 
 
 def test_a_render_without_custom_workers_has_none_of_their_files(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Create the files of each custom worker of app/plan.json that does not have them yet, and never overwrite one.
 
 A custom worker (the answer `custom_workers`) gets its module app/workers/custom/<name>.py, its migration
-migrations/02NN_<name>.sql and its test tests/test_custom_<name>.py, from the templates in scripts/scaffold/.
+migrations/02NN_<name>.sql and its test tests/test_custom_<name>.py, from the templates in scripts/scaffold/
+(the *_fanout ones for a cron worker the plan fans out: a per-user function the fan-out calls).
 Copier cannot render one file per list item, and these files are the founder's once written, so copier runs this
 after every copy and update (copier.yml `_tasks`) and it writes only what is absent. A worker dropped from the
 answers loses its route and schedule (they come from the plan) and keeps its files: one note line says so.
@@ -109,10 +110,50 @@ def example_of(worker: dict[str, Any]) -> dict[str, Any]:
     return example if isinstance(example, dict) else {}
 
 
+def fans_out(worker: dict[str, Any]) -> bool:
+    """A cron worker the plan gives a chunk size (one with a model: its calls grow with users) fans out as the
+    reference cron workers do (app/fanout.py): its files are the fan-out ones."""
+    limits = worker.get("limits") or {}
+    return worker["trigger"] == "cron" and limits.get("chunk_size") is not None
+
+
+def _fanout_imports(aliased: bool) -> str:
+    pydantic = "BaseModel, ConfigDict, Field" if aliased else "BaseModel, ConfigDict"
+    return "\n".join(
+        [
+            "import json",
+            "from typing import Any",
+            "",
+            f"from pydantic import {pydantic}",
+            "",
+            "from app.fanout import Chunk, ChunkRef, fan_out, load_chunk, mark_done, nothing_to_do",
+            "from app.prompts import text_prompt",
+            "from app.workers.base import Job, WorkerSpec",
+            "",
+        ]
+    )
+
+
+def users_table_of(name: str) -> str:
+    return f"{name}_users"
+
+
 def module_text(worker: dict[str, Any]) -> str:
     name, model, cron = worker["name"], bool(worker.get("model")), worker["trigger"] == "cron"
     example = example_of(worker)
     fields, aliased = _fields(example, optional=cron)
+    if fans_out(worker):
+        return _render(
+            "worker_fanout.py.tmpl",
+            name=name,
+            route=worker["route"],
+            cron=worker["cron"],
+            table=table_of(name),
+            users_table=users_table_of(name),
+            imports=_fanout_imports(aliased),
+            example=_example_source(example),
+            fields=fields,
+        )
     return _render(
         "worker.py.tmpl",
         name=name,
@@ -158,6 +199,8 @@ def test_a_model_error_rolls_the_message_back_for_a_retry(
 def test_text(worker: dict[str, Any]) -> str:
     name, model = worker["name"], bool(worker.get("model"))
     values = {"name": name, "route": worker["route"], "table": table_of(name)}
+    if fans_out(worker):
+        return _render("test_fanout.py.tmpl", **values, users_table=users_table_of(name))
     return _render(
         "test.py.tmpl",
         **values,
@@ -167,7 +210,10 @@ def test_text(worker: dict[str, Any]) -> str:
 
 
 def migration_text(worker: dict[str, Any]) -> str:
-    return _render("migration.sql.tmpl", name=worker["name"], table=table_of(worker["name"]))
+    name = worker["name"]
+    if fans_out(worker):
+        return _render("migration_fanout.sql.tmpl", name=name, table=table_of(name), users_table=users_table_of(name))
+    return _render("migration.sql.tmpl", name=name, table=table_of(name))
 
 
 def table_of(name: str) -> str:

@@ -1,7 +1,6 @@
 """The package's bytecode: compiled by a Python of the runtime's version, checked at build time (tag, magic
 number, unchecked hash), loaded without reading the sources, the same bytes on every build; no bytecode (and
-one line saying so) without such a Python; the package's size against Lambda's limits; botocore's models cut
-to the services the code calls.
+one line saying so) without such a Python; the package's size against Lambda's limits; no AWS SDK in it.
 
 The runtime's Python may not be on this machine: the build is exercised with this interpreter standing in
 for it (its own tag and magic number), which is what the build's checks compare against.
@@ -26,7 +25,6 @@ from ops.release import (
     LAMBDA_CACHE_TAG,
     LAMBDA_PYTHON_VERSION,
     LAMBDA_TASK_ROOT,
-    RUNTIME_AWS_SERVICES,
     UNZIPPED_LIMIT_BYTES,
     ZIPPED_LIMIT_BYTES,
     BytecodePython,
@@ -35,7 +33,7 @@ from ops.release import (
     find_bytecode_python,
     package_sizes,
     probe_python,
-    prune_botocore_models,
+    runtime_requirements,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -179,26 +177,10 @@ def test_the_package_size_is_reported_against_lambdas_limits(project: Path) -> N
     )
 
 
-def test_botocore_keeps_the_models_of_the_services_listed(tmp_path: Path) -> None:
-    data = tmp_path / "botocore" / "data"
-    for service in ("s3", "secretsmanager", "sts", "ec2", "lambda"):
-        (data / service / "2020-01-01").mkdir(parents=True)
-        (data / service / "2020-01-01" / "service-2.json.gz").write_bytes(b"model")
-    (data / "endpoints.json").write_text("{}")
-    removed = prune_botocore_models(tmp_path, keep=("s3", "secretsmanager", "sts"))
-    assert removed == ["ec2", "lambda"]
-    assert sorted(p.name for p in data.iterdir()) == ["endpoints.json", "s3", "secretsmanager", "sts"]
-
-
-def test_every_aws_client_the_functions_create_is_kept_in_the_package() -> None:
-    """A botocore client for a service whose model was left out fails only on AWS (UnknownServiceError): list it in
-    ops/release.py RUNTIME_AWS_SERVICES. The app signs its own calls (app/aws.py) and creates none."""
+def test_the_functions_need_no_aws_sdk_and_the_package_ships_none() -> None:
+    """The app signs its own calls (app/aws.py): neither it nor the cron function's tasks import boto3 or botocore,
+    so the runtime requirements (the package) leave them out; ops/, devstack and tests get them from `dev`."""
     sources = [*sorted((REPO / "app").rglob("*.py")), REPO / "ops" / "tasks.py"]
-    created = {
-        match
-        for path in sources
-        for match in re.findall(r"""\.client\(\s*["']([a-z0-9-]+)["']""", path.read_text(encoding="utf-8"))
-    }
-    assert created <= set(RUNTIME_AWS_SERVICES), sorted(created - set(RUNTIME_AWS_SERVICES))
+    assert not [r for r in runtime_requirements(REPO) if re.match(r"(boto3|botocore)\b", r)]
     imports = re.compile(r"^\s*(?:import|from)\s+(?:boto3|botocore)\b", re.MULTILINE)
     assert not [path.name for path in sources if imports.search(path.read_text(encoding="utf-8"))]

@@ -106,6 +106,31 @@ def test_the_written_module_takes_the_examples_shape_and_nothing_else(root: Path
         worker.payload.model_validate({**EXAMPLE, "invoice_id": "seven"})
 
 
+def test_a_cron_worker_the_plan_fans_out_gets_a_per_user_function(root: Path, plan: Plan) -> None:
+    """A cron worker with a chunk size in the plan: the tick lists users, chunks call `for_user` (app/fanout.py)."""
+    reference = next(w for w in plan.workers if w.trigger == "cron" and w.limits.chunk_size is not None)
+    fanned = {
+        **custom_worker(plan, "invoice_sender", None),
+        "trigger": "cron",
+        "cron": "0 8 * * *",
+        "limits": reference.limits.model_dump(mode="json"),
+    }
+    single = {**fanned, "name": "nightly_cleanup", "route": "/workers/nightly-cleanup"}
+    single["limits"] = {**fanned["limits"], "chunk_size": None}
+    write_plan(root, [fanned, single])
+    scaffold(root)
+    custom = root / "app" / "workers" / "custom"
+    module = (custom / "invoice_sender.py").read_text()
+    assert "def for_user(job: Job, tick: str, user_id: str, body: dict[str, Any]) -> None:" in module
+    assert "from app.fanout import Chunk, ChunkRef, fan_out, load_chunk, mark_done, nothing_to_do" in module
+    migration = (root / "migrations" / "0201_invoice_sender.sql").read_text()
+    assert "CREATE TABLE IF NOT EXISTS invoice_sender_users" in migration
+    assert "published_to" in (root / "tests" / "test_custom_invoice_sender.py").read_text()
+    # Not fanned out: one message a run, the message's module.
+    assert "for_user" not in (custom / "nightly_cleanup.py").read_text()
+    assert "app.fanout" not in (custom / "nightly_cleanup.py").read_text()
+
+
 def test_a_worker_dropped_from_the_answers_keeps_its_files_with_one_note(root: Path, plan: Plan) -> None:
     write_plan(root, [custom_worker(plan, "invoice_sender")])
     scaffold(root)

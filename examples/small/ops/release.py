@@ -58,10 +58,6 @@ LAMBDA_TASK_ROOT = "/var/task"
 # Lambda counts these in binary megabytes.
 ZIPPED_LIMIT_BYTES = 50 * 1024 * 1024
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
-# The AWS services the functions call (app/, and ops/tasks.py in the cron function; sts for the credential
-# chain). botocore ships the model of every AWS service, about 15 MB of a 36 MB zip; the package keeps only
-# these. tests/test_release.py fails when the code creates a client for a service not listed here.
-RUNTIME_AWS_SERVICES = ("s3", "secretsmanager", "sts")
 # Every wheel platform tag that runtime accepts. "Working with .zip file archives for Python Lambda functions"
 # (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, read 2026-11-25) vendors with
 # `pip install --platform manylinux2014_aarch64 --only-binary=:all:`; with that tag alone pip skips wheels
@@ -340,15 +336,6 @@ def bytecode_problems(folder: Path, python: BytecodePython, *, not_compiled: Seq
 # -- the package -------------------------------------------------------------------------------------------
 
 
-def prune_botocore_models(folder: Path, keep: Sequence[str] = RUNTIME_AWS_SERVICES) -> list[str]:
-    """Removes the models of the AWS services the functions never call; returns their names."""
-    data = folder / "botocore" / "data"
-    removed = sorted(p.name for p in data.iterdir() if p.is_dir() and p.name not in keep) if data.is_dir() else []
-    for name in removed:
-        shutil.rmtree(data / name)
-    return removed
-
-
 @dataclass(frozen=True)
 class PackageSizes:
     zipped: int
@@ -394,11 +381,6 @@ def build_package(
             check_dependencies(staging, requirements, console)
             for cache in sorted(staging.rglob("__pycache__"), reverse=True):
                 shutil.rmtree(cache)  # only bytecode compiled for the runtime below is shipped
-            removed = prune_botocore_models(staging)
-            if removed:
-                console.detail(
-                    f"botocore: the models of {', '.join(RUNTIME_AWS_SERVICES)} ({len(removed)} others left out)"
-                )
         for name, path in _files(root):
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / name)

@@ -198,7 +198,7 @@ LIMITING = {
     "message_deadline": "message deadline",
     "schedule_period": "schedule period",
     "rollup_throughput": "the roll-up's throughput within its message deadline",
-    "one_message_run": "its one message a run (a custom cron worker is not fanned out)",
+    "one_message_run": "its one message a run (a custom cron worker without a model is not fanned out)",
 }
 
 

@@ -24,15 +24,16 @@ schedule's period, when that is shorter), at the roll-up throughput measured on 
 
     max_users = floor((min(deadline, period) - job_base) x events per second / (events_per_user_per_day x days_per_run))
 
-Custom workers (answer `custom_workers`, never fanned out): an event one as the video worker, its messages a
-user a month in place of uploads; a cron one sends one message a run, which makes every user's calls of that
-run in turn, so the run must end within its message deadline (and before the next run, at the schedule's
-shortest gap):
+Custom workers (answer `custom_workers`): an event one as the video worker, its messages a user a month in
+place of uploads; a cron one with a model fans out as the reference cron workers (the formula above, its
+period the schedule's shortest gap between two runs, every user of a chunk calling the model); a cron one
+without a model sends one message a run, which must end within its message deadline (and before the next run,
+at the schedule's shortest gap):
 
     max_users = floor((min(deadline, shortest gap) - job_base) / (calls per user per run x p50))
 
-with calls per user per run = calls_per_user_per_month / runs a month (at most 1); a cron worker without a
-model call has no per-user work the plan knows of: MAX_USERS, said in its basis.
+with calls per user per run = 0 without a model: no per-user work the plan knows of, MAX_USERS, said in its
+basis (custom_cron_capacity still takes calls_per_user_per_month / runs a month for a worker that calls one).
 
 In every case concurrent messages = min(parallelism, the database connections left to the workers / the
 connections a message holds: the Lambda's pool, twice over for a worker that calls a model, whose spend
@@ -285,6 +286,10 @@ def capacity(users: int, usage: UsageProfile, sizing: Sizing, rules: Rules) -> d
         custom = sizing.custom_workers.get(worker)
         if custom is not None and custom.trigger == "event":
             found[worker] = event_capacity(worker, users, usage, sizing, rules, custom.calls_per_user_per_month)
+        elif custom is not None and limits.chunk_size is not None:
+            # Fanned out (a model call per user): between two runs at the schedule's shortest gap.
+            assert custom.shortest_gap_minutes is not None  # a cron worker's
+            found[worker] = worker_capacity(worker, users, custom.shortest_gap_minutes, usage, sizing, rules)
         elif custom is not None:
             found[worker] = custom_cron_capacity(custom, users, usage, sizing, rules)
         elif (minutes := every.get(worker)) is None:

@@ -1,8 +1,9 @@
 """The answer `custom_workers`: the founder's own workers, declared beside the reference ones.
 
-Each item is one worker: a QStash route `/workers/<name-with-dashes>`, triggered by a schedule (`cron`, one
-message a run, not fanned out) or by the founder's own publishes (`event`, one message a job), optionally
-calling one model of the catalog. The plan prices it like the reference workers (plan/sizing.py) and the
+Each item is one worker: a QStash route `/workers/<name-with-dashes>`, triggered by a schedule (`cron`: with a
+model, fanned out as the reference cron workers, a tick a run and one message per chunk of users; without one,
+one message a run) or by the founder's own publishes (`event`, one message a job), optionally calling one
+model of the catalog. The plan prices it like the reference workers (plan/sizing.py) and the
 rendered code obeys its limits (app/plan.json). Every invalid item is one AnswerError naming
 `custom_workers[<index>].<key>`, the item and what is allowed.
 

@@ -52,13 +52,17 @@ def units_within_deadline(calls_per_unit: int, deadline_seconds: int, usage: Usa
     return math.floor(budget / (calls_per_unit * usage.model_latency_p95_seconds))
 
 
+def fanout_chunk_size(calls_per_unit: int, deadline_seconds: int, usage: UsageProfile, rules: Rules) -> int:
+    """Units per fan-out message: as many as end by the deadline with every call at the p95 latency, at most the
+    fan-out cap (at least one: a worker that cannot fit one is refused by its capacity, not here)."""
+    fits = units_within_deadline(calls_per_unit, deadline_seconds, usage)
+    return max(1, int(min(fits, rules.constants.fanout_max_chunk_size)))
+
+
 def worker_limits(worker: str, usage: UsageProfile, timeout_seconds: int, rules: Rules) -> WorkerLimits:
     spec = rules.workers[worker].limits
     deadline = message_deadline_seconds(timeout_seconds, rules)
-    chunk = None
-    if spec.fan_out:
-        fits = units_within_deadline(spec.model_calls_per_unit, deadline, usage)
-        chunk = max(1, int(min(fits, rules.constants.fanout_max_chunk_size)))
+    chunk = fanout_chunk_size(spec.model_calls_per_unit, deadline, usage, rules) if spec.fan_out else None
     return WorkerLimits(
         max_input_tokens=spec.max_input_tokens,
         max_output_tokens=spec.max_output_tokens,
@@ -71,19 +75,23 @@ def worker_limits(worker: str, usage: UsageProfile, timeout_seconds: int, rules:
     )
 
 
-def custom_worker_limits(worker: CustomWorker, timeout_seconds: int, rules: Rules) -> WorkerLimits:
+def custom_worker_limits(worker: CustomWorker, usage: UsageProfile, timeout_seconds: int, rules: Rules) -> WorkerLimits:
     """A custom worker's limits: its answer's tokens per call are the caps (the plan prices them at both
     estimates), one model call per unit (plan/custom_workers.py says what a unit is), the deadline every
-    worker has, the custom workers' payload limit (rules.yaml); not fanned out."""
+    worker has, the custom workers' payload limit (rules.yaml). A cron worker with a model fans out as the
+    reference cron workers do (its calls grow with users), its chunks sized by the same rule; an event worker
+    (one message a job) and a cron worker without a model (one message a run) do not."""
     calls = worker.model is not None
+    deadline = message_deadline_seconds(timeout_seconds, rules)
+    fans_out = calls and worker.trigger == "cron"
     return WorkerLimits(
         max_input_tokens=worker.input_tokens if calls else None,
         max_output_tokens=worker.output_tokens if calls else None,
         model_calls_per_unit=1 if calls else 0,
         max_model_calls_per_user_per_day=None,
         days_per_run=None,
-        chunk_size=None,
-        message_deadline_seconds=message_deadline_seconds(timeout_seconds, rules),
+        chunk_size=fanout_chunk_size(1, deadline, usage, rules) if fans_out else None,
+        message_deadline_seconds=deadline,
         max_payload_bytes=rules.constants.custom_worker_max_payload_bytes,
     )
 

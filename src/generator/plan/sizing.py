@@ -169,7 +169,8 @@ class CustomWorkerSizing(_Frozen):
     name: str
     trigger: Literal["cron", "event"]
     calls_per_user_per_month: float
-    # cron: one message a run; event: calls_per_user_per_month x users (x high_usage_factor at the high).
+    # cron: a tick a run (and with a model, a chunk message per chunk of users a run); event:
+    # calls_per_user_per_month x users (x high_usage_factor at the high).
     messages: Range
     # Its model calls (0 without a model): one a message (event), at most one per user a run (cron).
     model_calls: Range
@@ -318,7 +319,7 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     )
     timeout = min(const.worker_timeout_seconds, const.lambda_max_timeout_seconds)
     limits = {name: worker_limits(name, usage, timeout, rules) for name in answers.workers}
-    limits |= {w.name: custom_worker_limits(w, timeout, rules) for w in answers.custom_workers}
+    limits |= {w.name: custom_worker_limits(w, usage, timeout, rules) for w in answers.custom_workers}
 
     schedules = tuple(
         Schedule(
@@ -345,7 +346,10 @@ def size(answers: Answers, rules: Rules, catalog: Catalog) -> Sizing:
     alerts = per_user.scale(usage.alerts_per_user_per_month)
     if "video_processing" not in has:
         uploads = Range.of(0)  # no video worker: no uploads to process, no video PUTs
-    custom = {w.name: _custom_sizing(w, per_user, runs, users, usage.high_usage_factor) for w in answers.custom_workers}
+    custom = {
+        w.name: _custom_sizing(w, per_user, runs, users, usage.high_usage_factor, limits[w.name].chunk_size)
+        for w in answers.custom_workers
+    }
     event_jobs = sum((c.messages for c in custom.values() if c.trigger == "event"), uploads)
     notifications = alerts if "alert_checker" in has else Range.of(0)
     base_messages = Range.of(scheduled + fanout) + event_jobs + notifications
@@ -541,12 +545,19 @@ def _ai_usage(
 
 
 def _custom_sizing(
-    worker: CustomWorker, per_user: Range, runs: dict[str, float], users: int, high_factor: float
+    worker: CustomWorker,
+    per_user: Range,
+    runs: dict[str, float],
+    users: int,
+    high_factor: float,
+    chunk_size: int | None,
 ) -> CustomWorkerSizing:
     """A custom worker's messages and model calls a month. Event: one message (and, with a model, one call) per
     job, calls_per_user_per_month x users, times high_usage_factor at the high estimate like every per-user
-    volume. Cron: one message a run; with a model, calls_per_user_per_month x users, at the high estimate
-    times high_usage_factor but at most one call per user a run (the code's limit)."""
+    volume. Cron: a tick a run, and with a model one chunk message per `chunk_size` users a run (fanned out as
+    the reference cron workers: priced with them in QStash's fan-out messages); its calls are
+    calls_per_user_per_month x users, at the high estimate times high_usage_factor but at most one call per
+    user a run (the code's limit)."""
     cpupm = worker.calls_per_user_per_month
     calls_made = 1 if worker.model else 0
     if worker.trigger == "event":
@@ -568,7 +579,7 @@ def _custom_sizing(
         name=worker.name,
         trigger="cron",
         calls_per_user_per_month=cpupm,
-        messages=Range.of(month),
+        messages=Range.of(month * (1 + (math.ceil(users / chunk_size) if chunk_size else 0))),
         model_calls=calls,
         runs_per_month=month,
         shortest_gap_minutes=cron.shortest_gap_minutes(),
