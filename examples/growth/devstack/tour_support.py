@@ -74,17 +74,20 @@ class Tour:
 
     def publish(self, name: str, module: ModuleType) -> str:
         self.step(f"publish a {name} job through the qstash SDK (pointed at the QStash stand-in)")
-        route = self.workers[name]["route"]
+        message_id = self.publish_job(name, module)
+        self.say(f"published {message_id} -> {self.workers[name]['route']}")
+        self.settle(name, message_id, "signed delivery")
+        return message_id
+
+    def publish_job(self, name: str, module: ModuleType) -> str:
+        """One job for an event worker, published as QStash would deliver it (retries, failure callback)."""
         published: Any = self.client.message.publish_json(
-            url=self.stack.route_url(route),
+            url=self.stack.route_url(self.workers[name]["route"]),
             body=module.payload(self),
             retries=self.plan["qstash"]["retries"],
             failure_callback=self.stack.route_url(self.plan["qstash"]["failure_callback_route"]),
         )
-        message_id: str = published.message_id
-        self.say(f"published {message_id} -> {route}")
-        self.settle(name, message_id, "signed delivery")
-        return message_id
+        return str(published.message_id)
 
     def tick(self, name: str) -> str:
         schedules = self.sync_schedules()

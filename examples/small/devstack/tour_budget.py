@@ -10,7 +10,6 @@ import subprocess
 import sys
 from decimal import Decimal
 from types import ModuleType
-from typing import Any
 
 from devstack.app_server import PROJECT_DIR
 from devstack.tour_support import Tour, TourError
@@ -80,14 +79,7 @@ def _send(tour: Tour, name: str, module: ModuleType) -> str:
     """A job for this worker: published (event workers) or one tick (cron workers, whose chunks call the model)."""
     if tour.workers[name]["trigger"] == "cron":
         return str(tour.qstash.trigger_schedule(tour.sync_schedules()[name]))
-    route = tour.workers[name]["route"]
-    published: Any = tour.client.message.publish_json(
-        url=tour.stack.route_url(route),
-        body=module.payload(tour),
-        retries=tour.plan["qstash"]["retries"],
-        failure_callback=tour.stack.route_url(tour.plan["qstash"]["failure_callback_route"]),
-    )
-    return str(published.message_id)
+    return tour.publish_job(name, module)
 
 
 def _command(tour: Tour, args: list[str], **extra_env: str) -> None:
