@@ -10,12 +10,17 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from botocore.exceptions import ClientError
 
 from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    # Typing only: importing app.spend_guard loads the app's plan and database driver, which the deploy's
+    # report does not need (the cron function reads the ledger and answers with AiActual's JSON).
+    from app.spend_guard import SpendRow
 
 # Cost Explorer's figures: unblended cost is what the invoice shows for an account without discounts.
 # "GetCostAndUsage" and "GetCostForecast" (AWS Billing and Cost Management API reference,
@@ -220,17 +225,6 @@ def qstash_messages(base_url: str, token: str, month: Month, *, client: httpx.Cl
             http.close()
 
 
-class LedgerRow(Protocol):
-    """What app.spend_guard.month_to_date returns, one row per worker and model."""
-
-    worker: str
-    model: str
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    usd: Decimal
-
-
 @dataclass(frozen=True)
 class AiActual:
     worker: str
@@ -244,7 +238,7 @@ class AiActual:
         return {**self.__dict__, "usd": str(self.usd)}
 
     @classmethod
-    def of(cls, row: LedgerRow) -> AiActual:
+    def of(cls, row: SpendRow) -> AiActual:
         return cls(row.worker, row.model, int(row.calls), int(row.input_tokens), int(row.output_tokens), row.usd)
 
     @classmethod
